@@ -1,0 +1,84 @@
+// swift-tools-version:6.1
+// The targets draw berth's architecture: dependencies point downward only.
+//
+//   berth (CLI) ─┬─ HTTPFront ─┬─ AppExchange (the seam between front and gateway)
+//                ├─ Gateway ───┤
+//                │      └──────┼─ Container ─ LinuxSystem ─ CBerthLinux
+//                └─ BerthConfig
+import PackageDescription
+
+let package = Package(
+    name: "berth",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "berth", targets: ["berth"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+    ],
+    targets: [
+        // The only C we write: tiny shims the Swift side cannot express (fd passing helpers,
+        // the post-clone child routine of the isolation issue).
+        .target(name: "CBerthLinux"),
+        // Swift syscall wrappers: EINTR retried, errors name the call and its object.
+        .target(name: "LinuxSystem", dependencies: ["CBerthLinux"]),
+        // Config model, TOML loading, validation with errors that name the key.
+        .target(name: "BerthConfig", dependencies: ["TOMLKit"]),
+        // The seam between the front and the gateway: one request handed to an app, its
+        // response streamed back. The front and the gateway both know it, not each other.
+        .target(
+            name: "AppExchange",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        // Spawning workers: today plain processes, tomorrow containers.
+        .target(name: "Container", dependencies: ["LinuxSystem"]),
+        // Worker protocol, pool, supervisor.
+        .target(
+            name: "Gateway",
+            dependencies: [
+                "LinuxSystem", "Container", "AppExchange",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        // HTTP/1.1 server, router, static files, access log.
+        .target(
+            name: "HTTPFront",
+            dependencies: [
+                "LinuxSystem", "AppExchange",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "berth",
+            dependencies: [
+                "BerthConfig", "HTTPFront", "Gateway", "Container", "LinuxSystem", "AppExchange",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(name: "BerthConfigTests", dependencies: ["BerthConfig"]),
+        .testTarget(
+            name: "HTTPFrontTests",
+            dependencies: [
+                "HTTPFront",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
+        .testTarget(
+            name: "GatewayTests",
+            dependencies: [
+                "Gateway", "AppExchange",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]),
+    ],
+    swiftLanguageModes: [.v6]
+)

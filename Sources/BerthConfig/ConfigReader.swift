@@ -1,0 +1,164 @@
+/// Turns a parsed TOML document into a `BerthConfig`, collecting every problem instead of
+/// stopping at the first.
+struct ConfigReader {
+    var errors: ErrorCollector
+    var config: BerthConfig
+    let context: ReadContext
+    let mode: Mode
+
+    init(file: String?, baseDirectory: String, mode: Mode) {
+        self.errors = ErrorCollector(file: file)
+        self.config = BerthConfig(mode: mode)
+        self.config.sourcePath = file
+        self.context = ReadContext(baseDirectory: baseDirectory)
+        self.mode = mode
+    }
+
+    private var file: String? { errors.file }
+
+    mutating func read(_ document: [(key: String, value: TOMLNode)]) {
+        let known = BerthConfig.settings.map(\.key) + BerthConfig.sections
+        var sections: [String: TOMLNode] = [:]
+        var topLevel: [(key: String, value: TOMLNode)] = []
+        for (key, value) in document {
+            if BerthConfig.sections.contains(key) {
+                sections[key] = value
+            } else if known.contains(key) {
+                topLevel.append((key, value))
+            } else {
+                errors.unknownKey(key, at: key, known: known)
+            }
+        }
+        errors.readSection(topLevel, at: "", into: &config, settings: BerthConfig.settings, context: context)
+        config.origins[CheckID.python] = Origin(file: file, key: "python")
+
+        if let server = sections["server"] {
+            if case .table(let entries) = server {
+                errors.readSection(
+                    entries, at: "server", into: &config.server, settings: ServerSettings.settings, context: context)
+            } else {
+                errors.add("server", "must be a table, written [server], got \(server.shown)")
+            }
+        }
+        config.origins[CheckID.accessLog] = Origin(file: file, key: "server.access_log")
+        sections["listen"].map { readListeners($0) }
+        sections["app"].map { readApps($0) }
+        readRoutes(sections["route"])
+    }
+
+    private mutating func readListeners(_ node: TOMLNode) {
+        for (key, entries) in tables(node, named: "listen") {
+            var draft = ListenDraft()
+            errors.readSection(entries, at: key, into: &draft, settings: ListenDraft.settings, context: context)
+            if let address = draft.bind {
+                config.listeners.append(address)
+                config.origins[CheckID.listen(address)] = Origin(file: file, key: "\(key).bind")
+            }
+        }
+    }
+
+    private mutating func readApps(_ node: TOMLNode) {
+        guard case .table(let entries) = node else {
+            errors.add("app", "must hold one table per app, written [app.NAME], got \(node.shown)")
+            return
+        }
+        for (name, value) in entries {
+            let key = "app.\(name)"
+            if let problem = appNameProblem(name) {
+                errors.add(key, problem)
+                continue
+            }
+            guard case .table(let settings) = value else {
+                errors.add(key, "must be a table, written [app.\(name)], got \(value.shown)")
+                continue
+            }
+            var app = AppConfig(name: name, entry: .module(""), chdir: context.baseDirectory, mode: mode)
+            let present = errors.readSection(
+                settings, at: key, into: &app, settings: AppConfig.settings, context: context)
+            switch (present.contains("django"), present.contains("module")) {
+            case (true, true): errors.add(key, "set either django or module, not both")
+            case (false, false):
+                errors.add(key, "needs django = \"SETTINGS_MODULE\" or module = \"package.module:callable\"")
+            default: break
+            }
+            let pythonKey = present.contains("python") ? "\(key).python" : "python"
+            if app.python == nil { app.python = config.python }
+            config.origins[CheckID.python(name)] = Origin(file: file, key: pythonKey)
+            config.origins[CheckID.chdir(name)] = Origin(file: file, key: "\(key).chdir")
+            config.apps.append(app)
+        }
+        config.apps.sort { $0.name < $1.name }
+    }
+
+    private mutating func readRoutes(_ node: TOMLNode?) {
+        var routes: [Route] = []
+        var seen: [String: String] = [:]
+        for (key, entries) in node.map({ tables($0, named: "route") }) ?? [] {
+            var draft = RouteDraft()
+            let present = errors.readSection(
+                entries, at: key, into: &draft, settings: RouteDraft.settings, context: context)
+            guard let path = draft.path, let target = target(of: draft, at: key, present: present) else { continue }
+            let route = Route(path: path, match: draft.match, target: target)
+            let identity = CheckID.staticRoot(route)
+            if let earlier = seen[identity] {
+                errors.add("\(key).path", "\(route.match.rawValue) route \(quoted(path)) is already defined by \(earlier)")
+                continue
+            }
+            seen[identity] = key
+            config.origins[identity] = Origin(file: file, key: "\(key).static")
+            routes.append(route)
+        }
+        config.routes = RouteTable(routes)
+        if let problem = config.addDefaultRoute() {
+            errors.add("route", problem)
+        }
+    }
+
+    private mutating func target(of draft: RouteDraft, at key: String, present: Set<String>) -> RouteTarget? {
+        switch (draft.staticRoot, draft.app) {
+        case (let root?, nil):
+            return .static(
+                StaticRoute(root: root, index: draft.index, immutable: draft.immutable, create: draft.create))
+        case (nil, let name?):
+            for option in RouteDraft.staticOnlyKeys where present.contains(option) {
+                errors.add("\(key).\(option)", "only applies to static routes")
+            }
+            guard config.app(named: name) != nil else {
+                var problem = "no app named \(quoted(name))"
+                if let near = closestMatch(to: name, among: config.apps.map(\.name)) {
+                    problem += " (did you mean \(quoted(near))?)"
+                } else if config.apps.isEmpty {
+                    problem += " (there is no [app.NAME] table)"
+                }
+                errors.add("\(key).app", problem)
+                return nil
+            }
+            return .app(name: name)
+        case (.some, .some):
+            errors.add(key, "set either static or app, not both")
+        case (nil, nil):
+            if !present.contains("static") && !present.contains("app") {
+                errors.add(key, "needs static = \"DIRECTORY\" or app = \"NAME\"")
+            }
+        }
+        return nil
+    }
+
+    /// The tables of an array of tables (`[[name]]`), each with its key (`name[i]`); other
+    /// shapes are reported.
+    private mutating func tables(_ node: TOMLNode, named name: String) -> [(String, [(key: String, value: TOMLNode)])] {
+        guard case .array(let items) = node else {
+            errors.add(name, "must be an array of tables, written [[\(name)]], got \(node.shown)")
+            return []
+        }
+        var result: [(String, [(key: String, value: TOMLNode)])] = []
+        for (i, item) in items.enumerated() {
+            guard case .table(let entries) = item else {
+                errors.add("\(name)[\(i)]", "must be a table, got \(item.shown)")
+                continue
+            }
+            result.append(("\(name)[\(i)]", entries))
+        }
+        return result
+    }
+}

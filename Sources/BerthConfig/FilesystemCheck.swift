@@ -1,0 +1,99 @@
+import Foundation
+
+extension BerthConfig {
+    /// Checks the filesystem facts the config relies on: static roots and app directories are
+    /// directories, interpreters are executable, log and socket directories exist. Static
+    /// roots with `create = true` are created when missing.
+    ///
+    /// A missing static root is an error even though `collectstatic` may simply not have run
+    /// yet: serving a route whose directory is absent would 404 every asset silently, so
+    /// loading says what to do instead. Upload directories (media) set `create = true`, since
+    /// nothing else would create them.
+    public func validateFilesystem() throws(ConfigErrors) {
+        var errors: [ConfigError] = []
+        func report(_ id: String, defaultKey: String, _ problem: String) {
+            let origin = origins[id] ?? Origin(file: sourcePath, key: defaultKey)
+            errors.append(ConfigError(file: origin.file, key: origin.key, problem: problem))
+        }
+
+        if let python, let problem = programProblem(python) {
+            report(CheckID.python, defaultKey: "python", problem)
+        }
+        for app in apps {
+            if let problem = directoryProblem(app.chdir) {
+                report(CheckID.chdir(app.name), defaultKey: "app.\(app.name).chdir", problem)
+            }
+            // An inherited interpreter was already reported under `python`.
+            if let python = app.python, python != self.python, let problem = programProblem(python) {
+                report(CheckID.python(app.name), defaultKey: "app.\(app.name).python", problem)
+            }
+        }
+        for (i, route) in routes.routes.enumerated() {
+            guard case .static(let files) = route.target else { continue }
+            let key = "route[\(i)].static"
+            if files.create, !FileManager.default.fileExists(atPath: files.root) {
+                do {
+                    try FileManager.default.createDirectory(atPath: files.root, withIntermediateDirectories: true)
+                } catch {
+                    report(CheckID.staticRoot(route), defaultKey: key, "cannot create \(files.root): \(reason(error))")
+                }
+                continue
+            }
+            if let problem = directoryProblem(files.root) {
+                let hint = problem.hasSuffix("does not exist") ? " (run `manage.py collectstatic`?)" : ""
+                report(CheckID.staticRoot(route), defaultKey: key, problem + hint)
+            }
+        }
+        if case .file(let path) = server.accessLog {
+            let directory = (path as NSString).deletingLastPathComponent
+            if let problem = directoryProblem(directory) {
+                report(CheckID.accessLog, defaultKey: "server.access_log", "cannot write \(path): \(problem)")
+            }
+        }
+        for (i, address) in listeners.enumerated() {
+            guard case .unix(let path) = address else { continue }
+            let directory = (path as NSString).deletingLastPathComponent
+            if let problem = directoryProblem(directory) {
+                report(CheckID.listen(address), defaultKey: "listen[\(i)].bind", "cannot create \(path): \(problem)")
+            }
+        }
+        if !errors.isEmpty { throw ConfigErrors(errors) }
+    }
+}
+
+private func directoryProblem(_ path: String) -> String? {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+        return "directory \(path) does not exist"
+    }
+    return isDirectory.boolValue ? nil : "\(path) is not a directory"
+}
+
+/// Why `program` cannot be run: a path must be an executable file; a bare name must be
+/// found on PATH.
+private func programProblem(_ program: String) -> String? {
+    let fm = FileManager.default
+    guard program.contains("/") else {
+        let searchPath = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        let found = searchPath.split(separator: ":").contains { directory in
+            fm.isExecutableFile(atPath: "\(directory)/\(program)")
+        }
+        return found ? nil : "\(quoted(program)) is not on PATH"
+    }
+    var isDirectory: ObjCBool = false
+    guard fm.fileExists(atPath: program, isDirectory: &isDirectory) else {
+        return "\(program) does not exist"
+    }
+    if isDirectory.boolValue { return "\(program) is a directory, not a program" }
+    return fm.isExecutableFile(atPath: program) ? nil : "\(program) is not executable"
+}
+
+private func reason(_ error: Error) -> String {
+    let nsError = error as NSError
+    if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError,
+        let code = POSIXErrorCode(rawValue: Int32(underlying.code))
+    {
+        return String(cString: strerror(code.rawValue))
+    }
+    return nsError.localizedDescription
+}

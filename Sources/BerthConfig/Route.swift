@@ -1,0 +1,146 @@
+/// How a route's path is compared with a request path.
+public enum RouteMatch: String, Sendable, Hashable {
+    /// The request path starts with the route path, at a segment boundary.
+    case prefix
+    /// The request path equals the route path.
+    case exact
+}
+
+/// A directory served as static files.
+public struct StaticRoute: Sendable, Hashable {
+    /// The directory, absolute.
+    public var root: String
+    /// Files tried, in order, for a request that names a directory.
+    public var index: [String]
+    /// Whether responses say `Cache-Control: public, max-age=31536000, immutable` (for
+    /// hashed file names such as Django's ManifestStaticFilesStorage produces).
+    public var immutable: Bool
+    /// Whether loading creates `root` when it is missing (for upload directories).
+    public var create: Bool
+
+    public init(root: String, index: [String] = ["index.html"], immutable: Bool = false, create: Bool = false) {
+        self.root = root
+        self.index = index
+        self.immutable = immutable
+        self.create = create
+    }
+}
+
+/// What a matching request goes to.
+public enum RouteTarget: Sendable, Hashable {
+    case `static`(StaticRoute)
+    /// The app with this name.
+    case app(name: String)
+}
+
+/// One `[[route]]`: requests whose path matches go to the target.
+public struct Route: Sendable, Hashable {
+    /// A URL path starting with `/`.
+    public var path: String
+    public var match: RouteMatch
+    public var target: RouteTarget
+
+    public init(path: String, match: RouteMatch = .prefix, target: RouteTarget) {
+        self.path = path
+        self.match = match
+        self.target = target
+    }
+
+    /// Whether `requestPath` falls under this route. A prefix ending in `/` matches any path
+    /// that starts with it; a prefix without one matches itself and the paths below it, so
+    /// `/static` matches `/static` and `/static/app.css` but not `/staticfoo`.
+    public func matches(_ requestPath: String) -> Bool {
+        switch match {
+        case .exact:
+            return requestPath == path
+        case .prefix:
+            if path.hasSuffix("/") { return requestPath.hasPrefix(path) }
+            return requestPath == path || requestPath.hasPrefix(path + "/")
+        }
+    }
+}
+
+/// The routes of a config, matched like nginx locations: an exact route first, then the
+/// longest matching prefix.
+public struct RouteTable: Sendable, Hashable {
+    /// The routes in declaration order.
+    public let routes: [Route]
+    private let exact: [String: Route]
+    /// Prefix routes, longest path first; equal lengths keep declaration order.
+    private let prefixes: [Route]
+
+    public init(_ routes: [Route] = []) {
+        self.routes = routes
+        var exact: [String: Route] = [:]
+        for route in routes where route.match == .exact && exact[route.path] == nil {
+            exact[route.path] = route
+        }
+        self.exact = exact
+        self.prefixes = routes.enumerated()
+            .filter { $0.element.match == .prefix }
+            .sorted { ($0.element.path.count, -$0.offset) > ($1.element.path.count, -$1.offset) }
+            .map(\.element)
+    }
+
+    /// The route for a request path (already percent-decoded, without the query), or nil
+    /// when none matches and the request gets 404.
+    public func match(path: String) -> Route? {
+        if let route = exact[path] { return route }
+        return prefixes.first { $0.matches(path) }
+    }
+
+    public var isEmpty: Bool { routes.isEmpty }
+
+    public static func == (lhs: RouteTable, rhs: RouteTable) -> Bool { lhs.routes == rhs.routes }
+    public func hash(into hasher: inout Hasher) { hasher.combine(routes) }
+}
+
+/// A `[[route]]` table as read, before its target is known to be valid.
+struct RouteDraft {
+    var path: String?
+    var match: RouteMatch = .prefix
+    var staticRoot: String?
+    var app: String?
+    var index: [String] = ["index.html"]
+    var immutable = false
+    var create = false
+
+    /// Keys that only make sense for a static route.
+    static let staticOnlyKeys = ["index", "immutable", "create"]
+
+    /// The `[[route]]` settings, declared once for loading and docs.
+    static let settings: [Setting<RouteDraft>] = [
+        Setting(
+            "path", .text("URL path", expected: "a URL path like \"/static/\"", validate: urlPathProblem),
+            \.path, required: true, "URL path the route serves; must start with `/`."),
+        Setting(
+            "match", .routeMatch, \.match, default: .prefix,
+            "`\"prefix\"`: the path and everything below it; `\"exact\"`: only the path itself."),
+        Setting(
+            "static", .path, \.staticRoot, defaultText: "—", flag: "--static",
+            "Directory to serve files from; set this or `app`."),
+        Setting(
+            "app", .text("app name", expected: "the name of an [app.NAME] table"), \.app, defaultText: "—",
+            "Name of the `[app.NAME]` that handles these requests; set this or `static`."),
+        Setting(
+            "index", .strings, \.index, default: ["index.html"],
+            "Static routes: files tried, in order, when a request names a directory."),
+        Setting(
+            "immutable", .boolean, \.immutable, default: false,
+            "Static routes: mark responses cacheable forever (for hashed file names)."),
+        Setting(
+            "create", .boolean, \.create, default: false,
+            "Static routes: create the directory if it is missing (for uploads such as media)."),
+    ]
+}
+
+/// A `[[listen]]` table as read.
+struct ListenDraft {
+    var bind: ListenAddress?
+
+    static let settings: [Setting<ListenDraft>] = [
+        Setting(
+            "bind", .listenAddress, \.bind, required: true, flag: "--bind",
+            "`HOST:PORT`, `[IPv6]:PORT`, `:PORT` (all interfaces) or `unix:PATH`."),
+    ]
+}

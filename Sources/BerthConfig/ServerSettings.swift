@@ -1,0 +1,52 @@
+/// The `[server]` table: limits and timeouts of the HTTP front.
+public struct ServerSettings: Sendable, Hashable {
+    /// Where the access log goes.
+    public var accessLog: AccessLog = .stdout
+    /// Largest request head (request line and headers) in bytes; larger gets 431.
+    public var maxHeaderSize = 0
+    /// Largest request body in bytes, 0 for unlimited; larger gets 413.
+    public var maxBodySize = 0
+    /// Seconds an idle keep-alive connection stays open; 0 disables keep-alive.
+    public var keepaliveTimeout = 0.0
+    /// Seconds to receive a full request head; 0 for no limit.
+    public var headerTimeout = 0.0
+    /// Seconds allowed between two reads of a request body; 0 for no limit.
+    public var bodyTimeout = 0.0
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    public var shutdownGrace = 0.0
+    /// Whether serve mode may run a Django app that has DEBUG = True.
+    public var debugAllowed = false
+
+    /// The defaults of `mode`.
+    public init(mode: Mode) {
+        Self.settings.applyDefaults(to: &self, mode: mode)
+    }
+
+    /// The `[server]` settings, declared once for loading, flags and docs.
+    static let settings: [Setting<ServerSettings>] = [
+        Setting(
+            "access_log", .accessLog, \.accessLog, default: .stdout, flag: "--access-log",
+            "Access log: `\"-\"` for standard output, `\"off\"`, or a file to append to."),
+        Setting(
+            "max_header_size", .byteSize(1024...1_048_576), \.maxHeaderSize, default: 16384,
+            "Largest request line plus headers, in bytes; a larger request head gets 431."),
+        Setting(
+            "max_body_size", .byteSize(0...(1 << 40)), \.maxBodySize, default: 100 << 20,
+            "Largest request body, in bytes (0 = unlimited); a larger body gets 413."),
+        Setting(
+            "keepalive_timeout", .seconds(0...3600), \.keepaliveTimeout, default: 75,
+            "Seconds an idle keep-alive connection is kept open; 0 disables keep-alive."),
+        Setting(
+            "header_timeout", .seconds(0...3600), \.headerTimeout, default: 30,
+            "Seconds a client has to send a complete request head (0 = no limit)."),
+        Setting(
+            "body_timeout", .seconds(0...3600), \.bodyTimeout, default: 60,
+            "Seconds allowed between two reads of a request body (0 = no limit)."),
+        Setting(
+            "shutdown_grace", .seconds(0...3600), \.shutdownGrace, serve: 30, dev: 5,
+            "Seconds in-flight requests get to finish after SIGTERM or SIGINT."),
+        Setting(
+            "debug_allowed", .boolean, \.debugAllowed, serve: false, dev: true,
+            "Let serve mode run a Django app whose settings have `DEBUG = True`."),
+    ]
+}

@@ -1,0 +1,245 @@
+import Foundation
+
+/// The value kinds settings are declared with. Each message says what is allowed and shows
+/// what was given, so `key: problem` reads as a complete sentence.
+extension ValueKind {
+    static func integer(_ range: ClosedRange<Int>) -> ValueKind<Int> {
+        ValueKind<Int>(
+            docType: "integer, \(range.lowerBound)–\(range.upperBound)",
+            read: { (node, _) throws(ValueProblem) in
+                guard case .integer(let i) = node, range.contains(i) else {
+                    throw ValueProblem(
+                        problem: "must be an integer from \(range.lowerBound) to \(range.upperBound), got \(node.shown)")
+                }
+                return i
+            },
+            show: { String($0) })
+    }
+
+    /// A duration in seconds; integers and floats are both accepted.
+    static func seconds(_ range: ClosedRange<Double>) -> ValueKind<Double> {
+        ValueKind<Double>(
+            docType: "seconds, \(formatSeconds(range.lowerBound))–\(formatSeconds(range.upperBound))",
+            read: { (node, _) throws(ValueProblem) in
+                let value: Double? =
+                    switch node {
+                    case .integer(let i): Double(i)
+                    case .float(let d): d
+                    default: nil
+                    }
+                guard let value, value.isFinite, range.contains(value) else {
+                    throw ValueProblem(
+                        problem: "must be a number of seconds from \(formatSeconds(range.lowerBound)) to "
+                            + "\(formatSeconds(range.upperBound)), got \(node.shown)")
+                }
+                return value
+            },
+            show: formatSeconds)
+    }
+
+    static var boolean: ValueKind<Bool> {
+        ValueKind<Bool>(
+            docType: "boolean",
+            read: { (node, _) throws(ValueProblem) in
+                guard case .boolean(let b) = node else {
+                    throw ValueProblem(problem: "must be true or false, got \(node.shown)")
+                }
+                return b
+            },
+            show: { String($0) })
+    }
+
+    /// A byte count: an integer, or a string with a binary unit (`"512k"`, `"100m"`, `"1g"`).
+    static func byteSize(_ range: ClosedRange<Int>) -> ValueKind<Int> {
+        let allowed = "a size in bytes from \(range.lowerBound) to \(ByteSize.format(range.upperBound))"
+        return ValueKind<Int>(
+            docType: "size, \(range.lowerBound)–\(ByteSize.format(range.upperBound))",
+            read: { (node, _) throws(ValueProblem) in
+                let bytes: Int
+                switch node {
+                case .integer(let i):
+                    bytes = i
+                case .string(let s):
+                    do { bytes = try ByteSize.parse(s) } catch {
+                        throw ValueProblem(problem: "must be \(allowed) (like 16384 or \"16k\"), got \(node.shown)")
+                    }
+                default:
+                    throw ValueProblem(problem: "must be \(allowed) (like 16384 or \"16k\"), got \(node.shown)")
+                }
+                guard range.contains(bytes) else {
+                    throw ValueProblem(problem: "must be \(allowed), got \(node.shown)")
+                }
+                return bytes
+            },
+            show: { String($0) },
+            gloss: { bytes in
+                let short = ByteSize.format(bytes)
+                return short == String(bytes) ? nil : short
+            })
+    }
+
+    /// A non-empty string checked by `validate`, which returns a problem or nil.
+    static func text(
+        _ docType: String, expected: String, validate: @escaping @Sendable (String) -> String? = { _ in nil }
+    ) -> ValueKind<String> {
+        ValueKind<String>(
+            docType: docType,
+            read: { (node, _) throws(ValueProblem) in
+                guard case .string(let s) = node else {
+                    throw ValueProblem(problem: "must be \(expected), got \(node.shown)")
+                }
+                if let problem = validate(s) { throw ValueProblem(problem: problem) }
+                return s
+            },
+            show: quoted)
+    }
+
+    /// A filesystem path, resolved against the config file's directory (lexically: symlinks
+    /// are kept, since a virtualenv's `bin/python` must stay the symlink it is).
+    static var path: ValueKind<String> {
+        ValueKind<String>(
+            docType: "path",
+            read: { (node, context) throws(ValueProblem) in
+                guard case .string(let s) = node else {
+                    throw ValueProblem(problem: "must be a path (a string), got \(node.shown)")
+                }
+                guard !s.isEmpty else { throw ValueProblem(problem: "must not be empty") }
+                return resolvePath(s, against: context.baseDirectory)
+            },
+            show: quoted)
+    }
+
+    /// A program: a path as for `path`, or a bare name such as `"python3"` that is looked up on
+    /// PATH.
+    static var program: ValueKind<String> {
+        ValueKind<String>(
+            docType: "path or command name",
+            read: { (node, context) throws(ValueProblem) in
+                guard case .string(let s) = node else {
+                    throw ValueProblem(problem: "must be a path or command name (a string), got \(node.shown)")
+                }
+                guard !s.isEmpty else { throw ValueProblem(problem: "must not be empty") }
+                return s.contains("/") ? resolvePath(s, against: context.baseDirectory) : s
+            },
+            show: quoted)
+    }
+
+    static var accessLog: ValueKind<AccessLog> {
+        ValueKind<AccessLog>(
+            docType: "`\"-\"`, `\"off\"` or path",
+            read: { (node, context) throws(ValueProblem) in
+                guard case .string(let s) = node, !s.isEmpty else {
+                    throw ValueProblem(
+                        problem: "must be \"-\" (standard output), \"off\" or a file path, got \(node.shown)")
+                }
+                return AccessLog(parsing: s, baseDirectory: context.baseDirectory)
+            },
+            show: { quoted($0.description) })
+    }
+
+    static var strings: ValueKind<[String]> {
+        ValueKind<[String]>(
+            docType: "array of file names",
+            read: { (node, _) throws(ValueProblem) in
+                guard case .array(let items) = node else {
+                    throw ValueProblem(problem: "must be an array of file names, got \(node.shown)")
+                }
+                return try items.enumerated().map { (i, item) throws(ValueProblem) in
+                    guard case .string(let s) = item, !s.isEmpty, !s.contains("/") else {
+                        throw ValueProblem(
+                            suffix: "[\(i)]", problem: "must be a file name without \"/\", got \(item.shown)")
+                    }
+                    return s
+                }
+            },
+            show: { "[" + $0.map(quoted).joined(separator: ", ") + "]" })
+    }
+
+    static var environment: ValueKind<[String: String]> {
+        ValueKind<[String: String]>(
+            docType: "table of strings",
+            read: { (node, _) throws(ValueProblem) in
+                guard case .table(let entries) = node else {
+                    throw ValueProblem(problem: "must be a table of strings like { KEY = \"value\" }, got \(node.shown)")
+                }
+                var env: [String: String] = [:]
+                for (key, value) in entries {
+                    guard !key.isEmpty, !key.contains("="), !key.contains("\0") else {
+                        throw ValueProblem(
+                            suffix: ".\(key)", problem: "is not a valid environment variable name")
+                    }
+                    guard case .string(let s) = value, !s.contains("\0") else {
+                        throw ValueProblem(suffix: ".\(key)", problem: "must be a string, got \(value.shown)")
+                    }
+                    env[key] = s
+                }
+                return env
+            },
+            show: { env in
+                "{" + env.sorted { $0.key < $1.key }.map { " \($0.key) = \(quoted($0.value))" }
+                    .joined(separator: ",") + (env.isEmpty ? "}" : " }")
+            })
+    }
+
+    static var routeMatch: ValueKind<RouteMatch> {
+        ValueKind<RouteMatch>(
+            docType: "`\"prefix\"` or `\"exact\"`",
+            read: { (node, _) throws(ValueProblem) in
+                guard case .string(let s) = node, let match = RouteMatch(rawValue: s) else {
+                    throw ValueProblem(problem: "must be \"prefix\" or \"exact\", got \(node.shown)")
+                }
+                return match
+            },
+            show: { quoted($0.rawValue) })
+    }
+
+    static var listenAddress: ValueKind<ListenAddress> {
+        ValueKind<ListenAddress>(
+            docType: "address",
+            read: { (node, context) throws(ValueProblem) in
+                guard case .string(let s) = node else {
+                    throw ValueProblem(
+                        problem: "must be a string: HOST:PORT, [IPv6]:PORT, :PORT or unix:PATH, got \(node.shown)")
+                }
+                do throws(InvalidValue) {
+                    return try ListenAddress.parse(s).resolved(against: context.baseDirectory)
+                } catch {
+                    throw ValueProblem(problem: error.problem)
+                }
+            },
+            show: { quoted($0.description) })
+    }
+}
+
+/// URL paths of routes: absolute, without query, fragment or whitespace.
+func urlPathProblem(_ s: String) -> String? {
+    guard s.hasPrefix("/") else { return "must start with \"/\", got \(quoted(s))" }
+    if s.contains(where: { $0 == "?" || $0 == "#" || $0.isWhitespace }) {
+        return "must be a URL path without query, fragment or spaces, got \(quoted(s))"
+    }
+    return nil
+}
+
+func formatSeconds(_ s: Double) -> String {
+    s == s.rounded() && abs(s) < 1e15 ? String(Int(s)) : String(s)
+}
+
+/// Resolves `path` against `base` lexically: `.` and `..` are folded, symlinks are not
+/// followed, and `~/` means the home directory.
+func resolvePath(_ path: String, against base: String) -> String {
+    var full = path
+    if path == "~" || path.hasPrefix("~/") {
+        full = NSHomeDirectory() + path.dropFirst()
+    } else if !path.hasPrefix("/") {
+        full = base + "/" + path
+    }
+    var parts: [Substring] = []
+    for part in full.split(separator: "/", omittingEmptySubsequences: true) {
+        switch part {
+        case ".": continue
+        case "..": if !parts.isEmpty { parts.removeLast() }
+        default: parts.append(part)
+        }
+    }
+    return "/" + parts.joined(separator: "/")
+}

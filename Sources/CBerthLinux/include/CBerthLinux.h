@@ -1,0 +1,14 @@
+#ifndef CBERTHLINUX_H
+#define CBERTHLINUX_H
+
+#include <sys/types.h>
+
+/// Spawns `path` with `argv`/`envp` (NULL-terminated) via posix_spawn.
+/// The child gets `child_fd` as fd `target_fd` (without close-on-exec), starts in `cwd`
+/// (NULL: inherit), with an empty signal mask and every signal at its default disposition
+/// (the parent ignores SIGPIPE; a worker must not inherit that), in a new process group
+/// when `new_process_group` is non-zero. Returns 0 and sets *pid, or an errno value.
+int berth_spawn(const char *path, char *const argv[], char *const envp[], int child_fd,
+                int target_fd, const char *cwd, int new_process_group, pid_t *pid);
+
+#endif

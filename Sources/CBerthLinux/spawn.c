@@ -1,0 +1,38 @@
+#define _GNU_SOURCE
+#include "CBerthLinux.h"
+
+#include <signal.h>
+#include <spawn.h>
+
+int berth_spawn(const char *path, char *const argv[], char *const envp[], int child_fd,
+                int target_fd, const char *cwd, int new_process_group, pid_t *pid) {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+    int rc = posix_spawn_file_actions_init(&actions);
+    if (rc != 0) return rc;
+    rc = posix_spawnattr_init(&attr);
+    if (rc != 0) {
+        posix_spawn_file_actions_destroy(&actions);
+        return rc;
+    }
+    // dup2 onto the target clears FD_CLOEXEC on the copy; when the fd already has the
+    // target number, dup2 is a no-op that keeps the flag, so glibc's posix_spawn treats
+    // that case specially (it clears the flag since 2.29).
+    rc = posix_spawn_file_actions_adddup2(&actions, child_fd, target_fd);
+    if (rc == 0 && cwd != NULL) rc = posix_spawn_file_actions_addchdir_np(&actions, cwd);
+
+    sigset_t all, none;
+    sigfillset(&all);
+    sigemptyset(&none);
+    short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
+    if (new_process_group) flags |= POSIX_SPAWN_SETPGROUP;
+    if (rc == 0) rc = posix_spawnattr_setsigdefault(&attr, &all);
+    if (rc == 0) rc = posix_spawnattr_setsigmask(&attr, &none);
+    if (rc == 0 && new_process_group) rc = posix_spawnattr_setpgroup(&attr, 0);
+    if (rc == 0) rc = posix_spawnattr_setflags(&attr, flags);
+    if (rc == 0) rc = posix_spawn(pid, path, &actions, &attr, argv, envp);
+
+    posix_spawnattr_destroy(&attr);
+    posix_spawn_file_actions_destroy(&actions);
+    return rc;
+}

@@ -1,0 +1,42 @@
+/// Everything needed to start one worker process: what to run, where, with which
+/// environment, and which socket it inherits. Isolation settings join this later.
+public struct WorkerSpec: Sendable {
+    /// The program to exec, as an absolute path (not resolved through symlinks: a venv's
+    /// `python` is a symlink whose location tells Python where its `pyvenv.cfg` is).
+    public var executable: String
+    /// The full argv, starting with argv[0].
+    public var arguments: [String]
+    public var environment: [String: String]
+    public var workingDirectory: String?
+    /// The parent's end of nothing: this is the child's end of the socketpair.
+    public var protocolFD: Int32
+    /// The descriptor number the child sees `protocolFD` as.
+    public var targetFD: Int32
+    /// A label for errors and logs, like `worker 3`.
+    public var label: String
+
+    public init(
+        executable: String, arguments: [String], environment: [String: String],
+        workingDirectory: String?, protocolFD: Int32, targetFD: Int32 = 3, label: String
+    ) {
+        self.executable = executable
+        self.arguments = arguments
+        self.environment = environment
+        self.workingDirectory = workingDirectory
+        self.protocolFD = protocolFD
+        self.targetFD = targetFD
+        self.label = label
+    }
+}
+
+/// A started worker process.
+public struct LaunchedWorker: Sendable {
+    public let pid: Int32
+    public init(pid: Int32) { self.pid = pid }
+}
+
+/// Starts worker processes from a spec. The plain launcher runs them as ordinary child
+/// processes; the isolation work adds a launcher that makes a container first.
+public protocol WorkerLauncher: Sendable {
+    func launch(_ spec: WorkerSpec) throws -> LaunchedWorker
+}

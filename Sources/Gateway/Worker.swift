@@ -1,0 +1,72 @@
+import Container
+import NIOCore
+
+/// One worker process as the pool sees it. Confined to the pool's event loop.
+final class Worker: @unchecked Sendable {
+    enum State {
+        /// Spawned, waiting for READY.
+        case booting
+        case idle
+        case busy(Exchange)
+        /// Sent STOP; it exits when done.
+        case stopping
+        case dead
+    }
+
+    let id: Int
+    let generation: Int
+    let pid: Int32
+    let startedAt: NIODeadline
+    var channel: Channel?
+    var state: State = .booting
+    /// The text of a BOOT_ERROR frame, when the app failed to import.
+    var bootError: String?
+    var requestsServed = 0
+
+    init(id: Int, generation: Int, pid: Int32) {
+        self.id = id
+        self.generation = generation
+        self.pid = pid
+        self.startedAt = .now()
+    }
+
+    var label: String { "worker \(id) (pid \(pid))" }
+
+    var isBusy: Bool {
+        if case .busy = state { return true }
+        return false
+    }
+}
+
+/// The channel handler on the gateway's end of a worker's socketpair: passes frames and
+/// state changes to the pool.
+final class WorkerChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = WorkerFrame
+
+    private let pool: WorkerPool
+    private let worker: Worker
+
+    init(pool: WorkerPool, worker: Worker) {
+        self.pool = pool
+        self.worker = worker
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        pool.workerFrame(worker, unwrapInboundIn(data))
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        pool.workerWritabilityChanged(worker, writable: context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        pool.workerDisconnected(worker)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        pool.workerFailed(worker, error: error)
+        context.close(promise: nil)
+    }
+}

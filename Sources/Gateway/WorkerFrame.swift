@@ -1,0 +1,108 @@
+import NIOCore
+
+/// One frame of the worker protocol (docs/worker-protocol.md): an 8-byte header —
+/// payload length (u32), type, flags, reserved (u16), big-endian — then the payload.
+public struct WorkerFrame: Sendable, Equatable {
+    public enum Kind: UInt8, Sendable {
+        // gateway → worker
+        case request = 0x01
+        case body = 0x02
+        case bodyEnd = 0x03
+        case ping = 0x10
+        case stop = 0x11
+        // worker → gateway
+        case ready = 0x20
+        case bootError = 0x21
+        case responseStart = 0x22
+        case responseBody = 0x23
+        case responseEnd = 0x24
+        case appError = 0x25
+        case pong = 0x26
+    }
+
+    /// REQUEST: BODY frames follow.
+    public static let hasBody: UInt8 = 0x01
+    /// BODY_END: the client went away before the body ended.
+    public static let aborted: UInt8 = 0x01
+
+    public static let headerSize = 8
+    public static let maxPayload = 1 << 24
+
+    public var kind: Kind
+    public var flags: UInt8
+    public var payload: ByteBuffer
+
+    public init(kind: Kind, flags: UInt8 = 0, payload: ByteBuffer = ByteBuffer()) {
+        self.kind = kind
+        self.flags = flags
+        self.payload = payload
+    }
+
+    /// Appends a frame header for a payload of `length` bytes.
+    @inlinable
+    public static func writeHeader(_ kind: Kind, flags: UInt8 = 0, length: Int, to buffer: inout ByteBuffer) {
+        buffer.writeMultipleIntegers(UInt32(length), kind.rawValue, flags, UInt16(0))
+    }
+
+    /// Appends the whole frame.
+    public func write(to buffer: inout ByteBuffer) {
+        Self.writeHeader(kind, flags: flags, length: payload.readableBytes, to: &buffer)
+        var copy = payload
+        buffer.writeBuffer(&copy)
+    }
+}
+
+/// The stream from a worker was not a valid sequence of frames.
+public struct WorkerProtocolError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// Splits the byte stream from a worker into frames.
+public struct WorkerFrameDecoder: ByteToMessageDecoder {
+    public typealias InboundOut = WorkerFrame
+
+    public init() {}
+
+    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let (length, type, flags, _) = buffer.getMultipleIntegers(
+            at: buffer.readerIndex, as: (UInt32, UInt8, UInt8, UInt16).self)
+        else { return .needMoreData }
+        guard Int(length) <= WorkerFrame.maxPayload else {
+            throw WorkerProtocolError(description: "frame of \(length) bytes exceeds the 16 MiB limit")
+        }
+        guard let kind = WorkerFrame.Kind(rawValue: type) else {
+            throw WorkerProtocolError(description: "unknown frame type 0x\(String(type, radix: 16))")
+        }
+        guard buffer.readableBytes >= WorkerFrame.headerSize + Int(length) else { return .needMoreData }
+        buffer.moveReaderIndex(forwardBy: WorkerFrame.headerSize)
+        let payload = buffer.readSlice(length: Int(length))!
+        context.fireChannelRead(wrapInboundOut(WorkerFrame(kind: kind, flags: flags, payload: payload)))
+        return .continue
+    }
+
+    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        while try decode(context: context, buffer: &buffer) == .continue {}
+        return .needMoreData
+    }
+}
+
+/// Reading and writing NUL-separated pair blocks (environ, response headers).
+public enum PairBlock {
+    /// Appends `key\0value\0`.
+    @inlinable
+    public static func append(_ key: String, _ value: String, to buffer: inout ByteBuffer) {
+        buffer.writeString(key)
+        buffer.writeInteger(UInt8(0))
+        buffer.writeString(value)
+        buffer.writeInteger(UInt8(0))
+    }
+
+    /// Splits a block into its NUL-terminated strings, decoded as latin-1.
+    public static func strings(in buffer: ByteBuffer) -> [String] {
+        buffer.readableBytesView.split(separator: 0, omittingEmptySubsequences: false).dropLast().map { bytes in
+            // Latin-1: each byte is the code point of the same value.
+            if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
+            return String(String.UnicodeScalarView(bytes.map { Unicode.Scalar($0) }))
+        }
+    }
+}

@@ -1,0 +1,233 @@
+import AppExchange
+import Container
+import Foundation
+import LinuxSystem
+import NIOCore
+import NIOPosix
+
+/// The supervisor's verbs: spawn, ready, retire, reap, reconcile.
+extension WorkerPool {
+    /// Brings the current generation up to the configured worker count.
+    func reconcile() {
+        guard !stopping, bootError == nil else { return }
+        let live = workers.filter { worker in
+            guard worker.generation == generation else { return false }
+            switch worker.state {
+            case .stopping, .dead: return false
+            default: return true
+            }
+        }.count
+        for _ in live..<max(live, configuration.workers) { spawn() }
+    }
+
+    func spawn() {
+        let id = nextWorkerID
+        nextWorkerID += 1
+        let label = "worker \(id)"
+        let worker: Worker
+        let parentFD: Int32
+        do {
+            let (parent, child) = try Descriptors.socketPair(for: label)
+            defer { Descriptors.close(child) }
+            // Bigger buffers let a whole typical response travel in one write.
+            try? Descriptors.setBufferSizes(parent, bytes: 256 * 1024)
+            try? Descriptors.setBufferSizes(child, bytes: 256 * 1024)
+            let spec = WorkerSpec(
+                executable: configuration.command[0], arguments: configuration.command,
+                environment: configuration.environment, workingDirectory: configuration.workingDirectory,
+                protocolFD: child, label: label)
+            let launched: LaunchedWorker
+            do {
+                launched = try launcher.launch(spec)
+            } catch {
+                Descriptors.close(parent)
+                throw error
+            }
+            worker = Worker(id: id, generation: generation, pid: launched.pid)
+            parentFD = parent
+        } catch {
+            logger.error("cannot start \(label): \(error)")
+            bootFailed(message: "cannot start \(label): \(error)")
+            return
+        }
+        workers.append(worker)
+        logger.debug("spawned \(worker.label)")
+        let pool = self
+        ClientBootstrap(group: loop)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers(
+                        ByteToMessageHandler(WorkerFrameDecoder()),
+                        WorkerChannelHandler(pool: pool, worker: worker))
+                }
+            }
+            .withConnectedSocket(parentFD)
+            .whenComplete { result in
+                switch result {
+                case .success(let channel): worker.channel = channel
+                case .failure(let error):
+                    pool.logger.error("\(worker.label): cannot watch its socket: \(error)")
+                    Processes.signal(worker.pid, SIGKILL)
+                }
+            }
+        Thread.detachNewThread {
+            let status = (try? Processes.wait(worker.pid)) ?? .exited(-1)
+            pool.onLoop { $0.workerExited(worker, status: status) }
+        }
+    }
+
+    func workerReady(_ worker: Worker, facts: ByteBuffer) {
+        guard case .booting = worker.state else { return }
+        let bootMillis = (NIODeadline.now() - worker.startedAt).nanoseconds / 1_000_000
+        logger.info("\(worker.label) ready in \(bootMillis) ms")
+        worker.state = .idle
+        onReady?(facts)
+        workerAvailable(worker)
+        if let promise = startPromise,
+            workers.filter({ $0.generation == generation && $0.isReadyOrBusy }).count >= configuration.workers
+        {
+            startPromise = nil
+            promise.succeed(())
+        }
+    }
+
+    /// A worker finished a request or booted: give it the next queued request, or park it.
+    func workerAvailable(_ worker: Worker) {
+        if worker.generation != generation {
+            retire(worker)
+            return
+        }
+        if let exchange = queue.popFirst() {
+            dispatch(exchange, to: worker)
+            return
+        }
+        worker.state = .idle
+        if stopping {
+            drainIfStopping()
+        } else {
+            idle.append(worker)
+        }
+    }
+
+    /// Asks a worker to stop once it is idle (STOP frame); it exits by itself.
+    func retire(_ worker: Worker) {
+        worker.state = .stopping
+        idle.removeAll { $0 === worker }
+        guard let channel = worker.channel else {
+            Processes.signal(worker.pid, SIGTERM)
+            return
+        }
+        var frame = channel.allocator.buffer(capacity: WorkerFrame.headerSize)
+        WorkerFrame.writeHeader(.stop, length: 0, to: &frame)
+        channel.writeAndFlush(frame, promise: nil)
+    }
+
+    func kill(_ worker: Worker) {
+        Processes.signal(worker.pid, SIGKILL)
+    }
+
+    /// The worker's socket closed: it is gone, or going. Its request fails with 502.
+    func workerDisconnected(_ worker: Worker) {
+        if case .busy(let exchange) = worker.state {
+            exchange.fail(.workerDied(reason: "\(worker.label) exited while handling the request"))
+            exchange.worker = nil
+        }
+        if case .dead = worker.state {} else { worker.state = .dead }
+        idle.removeAll { $0 === worker }
+        worker.channel = nil
+        Processes.signal(worker.pid, SIGKILL)
+    }
+
+    func workerFailed(_ worker: Worker, error: Error) {
+        logger.error("\(worker.label): protocol error: \(error); killing it")
+        workerDisconnected(worker)
+    }
+
+    /// The process was reaped. Boot failures stop the respawn loop; crashes are replaced.
+    func workerExited(_ worker: Worker, status: ExitStatus) {
+        let wasBooting: Bool
+        if case .booting = worker.state { wasBooting = true } else { wasBooting = false }
+        let expected: Bool
+        if case .stopping = worker.state { expected = true } else { expected = stopping }
+        workerDisconnected(worker)
+        workers.removeAll { $0 === worker }
+
+        if wasBooting && worker.generation == generation && !stopping {
+            let message = worker.bootError ?? "\(worker.label) \(status) before it was ready"
+            logger.error("\(worker.label) failed to boot: \(message)")
+            bootFailed(message: message)
+        } else if !expected && worker.generation == generation {
+            logger.error("\(worker.label) \(status); starting a replacement")
+            crashTimes.append(.now())
+            respawnWithBackoff()
+        } else {
+            logger.debug("\(worker.label) \(status)")
+        }
+        drainIfStopping()
+    }
+
+    /// Respawns at once, or after a growing delay when workers keep crashing.
+    private func respawnWithBackoff() {
+        let window = NIODeadline.now() - .seconds(10)
+        crashTimes.removeAll { $0 < window }
+        let excess = crashTimes.count - configuration.workers
+        guard excess > 0 else {
+            reconcile()
+            return
+        }
+        let delay = min(100 << min(excess, 6), 5000)
+        logger.warning("workers keep crashing; next start in \(delay) ms")
+        loop.scheduleTask(in: .milliseconds(Int64(delay))) { [self] in reconcile() }
+    }
+
+    func bootFailed(message: String) {
+        let failure = BootFailure(message: message)
+        if let promise = startPromise {
+            startPromise = nil
+            promise.fail(failure)
+        }
+        switch configuration.bootFailurePolicy {
+        case .fatal:
+            onBootFailure?(failure)
+        case .waitForReload:
+            bootError = message
+        }
+        // Nothing will serve the waiting requests until a reload.
+        while let exchange = queue.popFirst() { exchange.fail(.bootError(message: message)) }
+        for other in workers where other.generation == generation {
+            if case .booting = other.state { kill(other) }
+        }
+    }
+
+    /// When stopping: once no request is queued or running, stop every worker; once all
+    /// have exited, complete the stop.
+    func drainIfStopping() {
+        guard stopping else { return }
+        while let exchange = queue.first, idle.isEmpty == false {
+            _ = queue.popFirst()
+            dispatch(exchange, to: idle.removeLast())
+        }
+        if queue.isEmpty && !workers.contains(where: { $0.isBusy }) {
+            for worker in workers {
+                switch worker.state {
+                case .idle, .booting: retire(worker)
+                default: break
+                }
+            }
+            idle.removeAll()
+        }
+        if workers.isEmpty, let promise = stopPromise {
+            stopPromise = nil
+            promise.succeed(())
+        }
+    }
+}
+
+extension Worker {
+    var isReadyOrBusy: Bool {
+        switch state {
+        case .idle, .busy: return true
+        default: return false
+        }
+    }
+}

@@ -1,0 +1,166 @@
+import AppExchange
+import Container
+import Foundation
+import LinuxSystem
+import Logging
+import NIOCore
+import NIOPosix
+
+/// How one app's workers are started and run.
+public struct PoolConfiguration: Sendable {
+    public enum BootFailurePolicy: Sendable {
+        /// Report it through `onBootFailure` and stop respawning (serve: berth exits).
+        case fatal
+        /// Answer requests with the boot error until `reload()` (dev: fix the file, save).
+        case waitForReload
+    }
+
+    public var name: String
+    public var workers: Int
+    /// The interpreter and its arguments, e.g. `[python, -m, berth_worker, --fd, 3, --app, x:y]`.
+    public var command: [String]
+    public var environment: [String: String]
+    public var workingDirectory: String?
+    /// Hard request timeout in seconds; 0 means none.
+    public var requestTimeout: Double
+    /// Requests that may wait for a worker before new ones get 503.
+    public var queueSize: Int
+    public var bootFailurePolicy: BootFailurePolicy
+
+    public init(
+        name: String, workers: Int, command: [String], environment: [String: String],
+        workingDirectory: String?, requestTimeout: Double, queueSize: Int,
+        bootFailurePolicy: BootFailurePolicy
+    ) {
+        self.name = name
+        self.workers = workers
+        self.command = command
+        self.environment = environment
+        self.workingDirectory = workingDirectory
+        self.requestTimeout = requestTimeout
+        self.queueSize = queueSize
+        self.bootFailurePolicy = bootFailurePolicy
+    }
+}
+
+/// The app failed to import; `message` names the module and the error.
+public struct BootFailure: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+}
+
+/// A pool of worker processes for one app: spawns them, hands each one request at a
+/// time, queues the rest, replaces workers that die. All state lives on one event loop.
+public final class WorkerPool: AppService, @unchecked Sendable {
+    public let loop: EventLoop
+    let configuration: PoolConfiguration
+    let launcher: WorkerLauncher
+    var logger: Logger
+
+    var workers: [Worker] = []
+    var idle: [Worker] = []
+    var queue = CircularBuffer<Exchange>()
+    var generation = 0
+    var nextWorkerID = 1
+    var stopping = false
+    /// Set while the current generation cannot boot (dev mode only).
+    var bootError: String?
+    var startPromise: EventLoopPromise<Void>?
+    var stopPromise: EventLoopPromise<Void>?
+    var crashTimes: [NIODeadline] = []
+
+    /// Called with a worker's READY facts (JSON), on the pool's loop.
+    public var onReady: (@Sendable (ByteBuffer) -> Void)?
+    /// Called when the app does not boot and the policy is `.fatal`.
+    public var onBootFailure: (@Sendable (BootFailure) -> Void)?
+
+    public init(configuration: PoolConfiguration, launcher: WorkerLauncher, loop: EventLoop, logger: Logger) {
+        self.configuration = configuration
+        self.launcher = launcher
+        self.loop = loop
+        self.logger = logger
+        self.logger[metadataKey: "app"] = "\(configuration.name)"
+    }
+
+    /// Runs `body` on the pool's loop.
+    @inline(__always)
+    func onLoop(_ body: @escaping @Sendable (WorkerPool) -> Void) {
+        if loop.inEventLoop {
+            body(self)
+        } else {
+            loop.execute { body(self) }
+        }
+    }
+
+    // MARK: - Lifecycle
+
+    /// Starts the workers; the future succeeds when all are ready and fails with
+    /// `BootFailure` when the app does not import.
+    public func start() -> EventLoopFuture<Void> {
+        let promise = loop.makePromise(of: Void.self)
+        onLoop { pool in
+            pool.startPromise = promise
+            pool.reconcile()
+        }
+        return promise.futureResult
+    }
+
+    /// Replaces every worker with a fresh one running the code as it is now on disk.
+    /// Requests that arrive meanwhile wait for the new workers.
+    public func reload() {
+        onLoop { pool in
+            pool.generation += 1
+            pool.bootError = nil
+            pool.crashTimes.removeAll()
+            pool.logger.info("reloading: starting generation \(pool.generation)")
+            for worker in pool.idle { pool.retire(worker) }
+            pool.idle.removeAll()
+            pool.reconcile()
+        }
+    }
+
+    /// Stops taking requests, lets queued and running ones finish for up to `grace`
+    /// seconds, then stops the workers.
+    public func shutdown(grace: Double) -> EventLoopFuture<Void> {
+        let promise = loop.makePromise(of: Void.self)
+        onLoop { pool in
+            pool.stopping = true
+            pool.stopPromise = promise
+            pool.loop.scheduleTask(in: .milliseconds(Int64(grace * 1000))) {
+                for worker in pool.workers { Processes.signal(worker.pid, SIGKILL) }
+            }
+            pool.drainIfStopping()
+        }
+        return promise.futureResult
+    }
+
+    // MARK: - AppService
+
+    public func open(_ request: AppRequest, writer: AppResponseWriter) -> AppExchangeHandle {
+        let exchange = Exchange(request: request, writer: writer, pool: self)
+        onLoop { $0.submit(exchange) }
+        return exchange
+    }
+
+    func submit(_ exchange: Exchange) {
+        if stopping && queue.isEmpty && !workers.contains(where: { $0.isBusy }) && idle.isEmpty {
+            exchange.fail(.shuttingDown)
+            return
+        }
+        if let bootError {
+            exchange.fail(.bootError(message: bootError))
+            return
+        }
+        if let worker = idle.popLast() {
+            dispatch(exchange, to: worker)
+            return
+        }
+        guard queue.count < configuration.queueSize else {
+            logger.warning("queue full (\(configuration.queueSize)): 503 for \(exchange.request.requestID)")
+            exchange.fail(.overloaded)
+            return
+        }
+        queue.append(exchange)
+        if exchange.request.hasBody { exchange.writer.requestBodyWritabilityChanged(false) }
+    }
+}

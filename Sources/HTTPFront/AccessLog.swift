@@ -1,0 +1,86 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import NIOConcurrencyHelpers
+
+/// One line per request in nginx's "combined" format, followed by the request time in
+/// seconds and berth's request id:
+/// `127.0.0.1 - - [29/Nov/2026:05:00:00 +0000] "GET / HTTP/1.1" 200 13 "-" "curl/8.0" 0.001 r1f`
+public final class AccessLog: Sendable {
+    private let fd: Int32
+    private let ownsFD: Bool
+    private let lock = NIOLock()
+
+    /// Logs to standard output.
+    public static func standardOutput() -> AccessLog { AccessLog(fd: 1, ownsFD: false) }
+
+    /// Appends to the file at `path`, creating it if needed.
+    public static func file(_ path: String) throws -> AccessLog {
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw AccessLogError(description: "access_log: cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        return AccessLog(fd: fd, ownsFD: true)
+    }
+
+    private init(fd: Int32, ownsFD: Bool) {
+        self.fd = fd
+        self.ownsFD = ownsFD
+    }
+
+    deinit { if ownsFD { close(fd) } }
+
+    struct Entry {
+        var remote: String
+        var method: String
+        var uri: String
+        var version: String
+        var status: Int
+        var bytes: Int64
+        var referer: String?
+        var userAgent: String?
+        var seconds: Double
+        var requestID: String
+    }
+
+    func write(_ e: Entry) {
+        let seconds = (e.seconds * 1000).rounded() / 1000
+        var line = "\(e.remote) - - [\(HTTPDate.logNow())] \"\(escape(e.method)) \(escape(e.uri)) \(e.version)\" "
+        line += "\(e.status) \(e.bytes) \"\(escape(e.referer ?? "-"))\" \"\(escape(e.userAgent ?? "-"))\" \(seconds) \(e.requestID)\n"
+        lock.withLock {
+            var utf8 = Array(line.utf8)
+            var offset = 0
+            while offset < utf8.count {
+                let n = utf8.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return }
+                offset += n
+            }
+            utf8.removeAll()
+        }
+    }
+
+    /// Escapes `"`, `\` and control bytes like nginx's `\xHH`, so a line stays one line.
+    private func escape(_ text: String) -> String {
+        guard text.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5c || $0 >= 0x7f }) else { return text }
+        var out = ""
+        for byte in text.utf8 {
+            if byte < 0x20 || byte == 0x22 || byte == 0x5c || byte >= 0x7f {
+                out += "\\x" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
+            } else {
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            }
+        }
+        return out
+    }
+}
+
+struct AccessLogError: Error, CustomStringConvertible {
+    let description: String
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}

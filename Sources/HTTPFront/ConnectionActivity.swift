@@ -1,0 +1,79 @@
+import NIOCore
+
+/// What a connection is waiting for, and since when: the basis of its timeouts.
+/// Shared by the byte watcher at the pipeline's head and the HTTP handler (same loop).
+final class ConnectionActivity: @unchecked Sendable {
+    enum Phase {
+        /// Between requests: keep-alive timeout; a first byte starts the header timeout.
+        case idle
+        /// Reading a request body: body timeout between reads.
+        case body
+        /// The request is in; the app's own timeout applies.
+        case waiting
+    }
+
+    enum Expiry {
+        case none
+        /// Idle past keep-alive: close quietly.
+        case idle
+        /// A request head or body too slow: 408.
+        case slowRequest
+    }
+
+    private(set) var phase = Phase.idle
+    private var phaseStart = NIODeadline.now()
+    private var firstByteAt: NIODeadline?
+    private var lastBodyRead = NIODeadline.now()
+
+    /// Raw bytes arrived (called for every read, before HTTP decoding).
+    func noteBytes() {
+        if phase == .idle && firstByteAt == nil { firstByteAt = .now() }
+    }
+
+    func enterIdle() {
+        phase = .idle
+        phaseStart = .now()
+        firstByteAt = nil
+    }
+
+    func enterRequest() {
+        phase = .body
+        lastBodyRead = .now()
+    }
+
+    func noteBody() { lastBodyRead = .now() }
+
+    func enterWaiting() { phase = .waiting }
+
+    func expired(_ configuration: FrontConfiguration) -> Expiry {
+        let now = NIODeadline.now()
+        switch phase {
+        case .idle:
+            if let first = firstByteAt {
+                return configuration.headerTimeout > 0 && now - first > .fromSeconds(configuration.headerTimeout) ? .slowRequest : .none
+            }
+            return configuration.keepAliveTimeout >= 0 && now - phaseStart > .fromSeconds(configuration.keepAliveTimeout) ? .idle : .none
+        case .body:
+            return configuration.bodyTimeout > 0 && now - lastBodyRead > .fromSeconds(configuration.bodyTimeout) ? .slowRequest : .none
+        case .waiting:
+            return .none
+        }
+    }
+}
+
+extension TimeAmount {
+    static func fromSeconds(_ value: Double) -> TimeAmount { .nanoseconds(Int64(value * 1e9)) }
+}
+
+/// Sits first in the pipeline and tells the connection's activity that bytes arrived.
+final class ByteWatcher: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    let activity: ConnectionActivity
+
+    init(activity: ConnectionActivity) { self.activity = activity }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        activity.noteBytes()
+        context.fireChannelRead(data)
+    }
+}

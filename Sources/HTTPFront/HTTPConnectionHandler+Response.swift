@@ -1,0 +1,152 @@
+import AppExchange
+import NIOCore
+import NIOHTTP1
+
+/// Writing responses: from the app, from files, and berth's own errors.
+extension HTTPConnectionHandler {
+    // MARK: - App responses (called on the loop by AppResponseBridge)
+
+    /// Hop-by-hop fields an app must not send (PEP 3333, RFC 9110 §7.6.1); the front
+    /// owns the connection's framing.
+    static let hopByHop: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer",
+    ]
+
+    func appResponseHead(_ request: ActiveRequest, status: Int, reason: String, headers: [(name: String, value: String)]) {
+        guard let context, current === request, !request.responseStarted else { return }
+        var fields = HTTPHeaders()
+        fields.reserveCapacity(headers.count + 3)
+        var hasLength = false
+        for (name, value) in headers {
+            let lower = name.lowercased()
+            if Self.hopByHop.contains(lower) { continue }
+            if lower == "content-length" { hasLength = true }
+            fields.add(name: name, value: value)
+        }
+        let bodyless = status == 204 || status == 304 || (100..<200).contains(status)
+        if !hasLength && !bodyless && request.head.version.isBefore11 {
+            // HTTP/1.0 has no chunked coding: the end of the body is the end of the connection.
+            request.keepAlive = false
+        }
+        if !request.requestComplete {
+            // The app answered before the body was read: finish with a lingering close.
+            request.keepAlive = false
+        }
+        let head = responseHead(request, status: status, reason: reason, headers: fields)
+        request.responseStarted = true
+        request.status = status
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+    }
+
+    func appResponseBody(_ request: ActiveRequest, _ chunk: ByteBuffer) {
+        guard let context, current === request, request.responseStarted else { return }
+        request.bytesSent += Int64(chunk.readableBytes)
+        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(chunk))), promise: nil)
+        if !context.channel.isWritable, case .app(let exchange) = request.kind {
+            exchange.responseWritabilityChanged(false)
+        }
+    }
+
+    func appResponseEnd(_ request: ActiveRequest) {
+        guard current === request, request.responseStarted else { return }
+        finishResponse(request)
+    }
+
+    func appResponseFailed(_ request: ActiveRequest, _ failure: AppFailure) {
+        guard let context, current === request else { return }
+        if request.responseStarted {
+            // Headers are out: the only honest signal left is an incomplete body.
+            request.keepAlive = false
+            request.responseComplete = true
+            log(request)
+            context.close(promise: nil)
+            current = nil
+            return
+        }
+        let (status, page) = ErrorPage.forFailure(failure, showTracebacks: configuration.showTracebacks)
+        var extra: [(String, String)] = []
+        if status == 503 { extra.append(("Retry-After", "1")) }
+        sendPage(request, status: status, html: page, extraHeaders: extra, context: context)
+    }
+
+    func appRequestBodyWritability(_ request: ActiveRequest, _ writable: Bool) {
+        guard let context, current === request, !request.requestComplete else { return }
+        context.channel.setOption(ChannelOptions.autoRead, value: writable).whenSuccess {
+            if writable { context.read() }
+        }
+    }
+
+    // MARK: - Common
+
+    func responseHead(_ request: ActiveRequest, status: Int, reason: String? = nil, headers: HTTPHeaders) -> HTTPResponseHead {
+        var headers = headers
+        headers.add(name: "Date", value: HTTPDate.now())
+        if !request.keepAlive {
+            headers.replaceOrAdd(name: "Connection", value: "close")
+        } else if request.head.version.isBefore11 {
+            headers.replaceOrAdd(name: "Connection", value: "keep-alive")
+        }
+        let responseStatus = HTTPResponseStatus(statusCode: status, reasonPhrase: reason ?? ErrorPage.reasonPhrase(status))
+        return HTTPResponseHead(version: request.head.version, status: responseStatus, headers: headers)
+    }
+
+    /// Writes the end of the response; once flushed, logs it and either readies the
+    /// connection for the next request or closes it.
+    func finishResponse(_ request: ActiveRequest) {
+        guard let context else { return }
+        request.responseComplete = true
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: promise)
+        log(request)
+        if request.keepAlive {
+            current = nil
+            activity.enterIdle()
+        } else if request.requestComplete {
+            promise.futureResult.whenComplete { _ in context.close(promise: nil) }
+        } else {
+            // Read and drop the rest of the body (up to a limit), then close.
+            discardingBody = true
+            discardedBytes = 0
+            context.channel.setOption(ChannelOptions.autoRead, value: true).whenSuccess { context.read() }
+        }
+    }
+
+    func sendError(_ request: ActiveRequest, status: Int, context: ChannelHandlerContext) {
+        var extra: [(String, String)] = []
+        if case .deferred(.error(_, let headers)) = request.kind { extra = headers }
+        sendPage(request, status: status, html: ErrorPage.html(status: status, reason: ErrorPage.reasonPhrase(status)),
+                 extraHeaders: extra, context: context)
+    }
+
+    func sendPage(_ request: ActiveRequest, status: Int, html: String, extraHeaders: [(String, String)], context: ChannelHandlerContext) {
+        if status >= 400 && status != 404 && status != 405 && status != 500 && status != 503 && status != 502 && status != 504 {
+            request.keepAlive = false
+        }
+        if !request.requestComplete { request.keepAlive = false }
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "text/html; charset=utf-8")
+        headers.add(name: "Content-Length", value: String(html.utf8.count))
+        for (name, value) in extraHeaders { headers.add(name: name, value: value) }
+        request.status = status
+        request.responseStarted = true
+        context.write(wrapOutboundOut(.head(responseHead(request, status: status, headers: headers))), promise: nil)
+        if request.head.method != .HEAD {
+            var body = context.channel.allocator.buffer(capacity: html.utf8.count)
+            body.writeString(html)
+            request.bytesSent = Int64(body.readableBytes)
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        }
+        finishResponse(request)
+    }
+
+    func log(_ request: ActiveRequest) {
+        guard let accessLog = configuration.accessLog else { return }
+        let remote = context?.channel.remoteAddress?.ipAddress ?? "-"
+        accessLog.write(AccessLog.Entry(
+            remote: remote, method: request.head.method.rawValue, uri: request.head.uri,
+            version: "HTTP/\(request.head.version.major).\(request.head.version.minor)",
+            status: request.status, bytes: request.bytesSent,
+            referer: request.head.headers.first(name: "referer"), userAgent: request.head.headers.first(name: "user-agent"),
+            seconds: Double((NIODeadline.now() - request.start).nanoseconds) / 1e9, requestID: request.requestID))
+    }
+}

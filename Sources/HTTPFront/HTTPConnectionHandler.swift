@@ -1,0 +1,242 @@
+import AppExchange
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// Serves one HTTP/1.1 connection: validates each request, routes it, and writes the
+/// response from a static file, an app, or an error. Confined to the channel's loop.
+final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let configuration: FrontConfiguration
+    let activity: ConnectionActivity
+    let scheme: String
+    private(set) var context: ChannelHandlerContext?
+    var current: ActiveRequest?
+    /// After an early response: the rest of the request body is read and dropped, then
+    /// the connection closes (a lingering close, so the client sees the response).
+    var discardingBody = false
+    var discardedBytes: Int64 = 0
+    private var timer: RepeatedTask?
+    private static let requestCounter = Atomic<UInt64>(0)
+    private static let idPrefix = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+
+    init(configuration: FrontConfiguration, activity: ConnectionActivity, scheme: String) {
+        self.configuration = configuration
+        self.activity = activity
+        self.scheme = scheme
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        activity.enterIdle()
+        timer = context.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [self] _ in
+            checkTimeouts()
+        }
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        if let request = current, case .app(let exchange) = request.kind, !request.responseComplete {
+            exchange.cancel()
+            if request.status == 0 { request.status = 499 }
+            log(request)
+        }
+        current = nil
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            discardingBody = false
+            requestHead(head, context: context)
+        case .body(let chunk):
+            requestBody(chunk, context: context)
+        case .end:
+            requestEnd(context: context)
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if let request = current, case .app(let exchange) = request.kind, request.responseStarted {
+            exchange.responseWritabilityChanged(context.channel.isWritable)
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        guard let parserError = error as? HTTPParserError else {
+            context.close(promise: nil)
+            return
+        }
+        // A request that cannot be parsed: answer if nothing is being answered yet, then
+        // close — the stream's framing can no longer be trusted (RFC 9112 §2.2).
+        let status = parserError == .headerOverflow ? 431 : 400
+        if let request = current, request.responseStarted {
+            request.keepAlive = false
+            context.close(promise: nil)
+            return
+        }
+        if let request = current, case .app(let exchange) = request.kind { exchange.cancel() }
+        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "-")
+        let request = ActiveRequest(head: head, requestID: nextRequestID(), kind: .deferred(.error(status: status, headers: [])), hasBody: false)
+        request.keepAlive = false
+        current = request
+        sendError(request, status: status, context: context)
+    }
+
+    func nextRequestID() -> String {
+        let n = Self.requestCounter.wrappingAdd(1, ordering: .relaxed).newValue
+        return Self.idPrefix + "-" + String(n, radix: 36)
+    }
+
+    // MARK: - Request
+
+    private func requestHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        activity.enterRequest()
+        let contentLength = head.headers.first(name: "content-length").flatMap { Int64($0) }
+        let chunked = head.headers.contains(name: "transfer-encoding")
+        let hasBody = chunked || (contentLength ?? 0) > 0
+        let id = nextRequestID()
+        func reject(_ status: Int, headers: [(String, String)] = []) {
+            let request = ActiveRequest(head: head, requestID: id, kind: .deferred(.error(status: status, headers: headers)), hasBody: hasBody)
+            request.keepAlive = false
+            current = request
+            // Answer at once; the body (if any) is read and dropped before closing.
+            sendError(request, status: status, context: context)
+        }
+
+        // RFC 9112 §3.2: exactly one Host in HTTP/1.1.
+        let hosts = head.headers[canonicalForm: "host"]
+        if head.version == .http1_1 && hosts.count != 1 || hosts.count > 1 { return reject(400) }
+        if let length = contentLength, configuration.maxBodySize > 0, length > configuration.maxBodySize {
+            return reject(413)
+        }
+        if let expect = head.headers.first(name: "expect"), expect.lowercased() != "100-continue" {
+            return reject(417)
+        }
+        let target: RequestTarget
+        do {
+            target = try RequestTarget(head.uri)
+        } catch {
+            return reject(400)
+        }
+
+        switch configuration.route(target.normalizedPath) {
+        case .none:
+            current = ActiveRequest(head: head, requestID: id, kind: .deferred(.error(status: 404, headers: [])), hasBody: hasBody)
+        case .staticFiles(let site, let prefix)?:
+            guard head.method == .GET || head.method == .HEAD else {
+                return reject(405, headers: [("Allow", "GET, HEAD")])
+            }
+            let relative = String(target.normalizedPath.dropFirst(min(prefix.count, target.normalizedPath.count)))
+            let trimmed = relative.hasPrefix("/") ? String(relative.dropFirst()) : relative
+            current = ActiveRequest(head: head, requestID: id, kind: .deferred(.staticFile(site, relative: trimmed)), hasBody: hasBody)
+        case .app(let service, _)?:
+            openExchange(head, target: target, service: service, id: id, hasBody: hasBody, context: context)
+        }
+    }
+
+    private func openExchange(
+        _ head: HTTPRequestHead, target: RequestTarget, service: AppService, id: String, hasBody: Bool,
+        context: ChannelHandlerContext
+    ) {
+        let local = context.channel.localAddress
+        let remote = context.channel.remoteAddress
+        let hostHeader = head.headers.first(name: "host") ?? ""
+        let serverName = hostHeader.isEmpty ? (local?.ipAddress ?? "localhost") : hostName(hostHeader)
+        let appRequest = AppRequest(
+            method: head.method.rawValue, path: String(target.rawPath), query: String(target.query),
+            version: "HTTP/\(head.version.major).\(head.version.minor)",
+            headers: head.headers.map { ($0.name, $0.value) },
+            remoteAddress: remote?.ipAddress ?? "127.0.0.1", remotePort: remote?.port ?? 0,
+            serverName: serverName, serverPort: local?.port ?? 0, scheme: scheme,
+            hasBody: hasBody, requestID: id)
+        let request = ActiveRequest(head: head, requestID: id, kind: .deferred(.error(status: 500, headers: [])), hasBody: hasBody)
+        current = request
+        let bridge = AppResponseBridge(loop: context.eventLoop, handler: self, request: request)
+        request.kind = .app(service.open(appRequest, writer: bridge))
+        if hasBody, head.headers.first(name: "expect")?.lowercased() == "100-continue" {
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+        }
+    }
+
+    private func hostName(_ host: String) -> String {
+        if host.hasPrefix("["), let close = host.firstIndex(of: "]") { return String(host[...close]) }
+        return String(host.split(separator: ":", maxSplits: 1).first ?? "")
+    }
+
+    private func requestBody(_ chunk: ByteBuffer, context: ChannelHandlerContext) {
+        activity.noteBody()
+        if discardingBody {
+            discardedBytes += Int64(chunk.readableBytes)
+            if discardedBytes > 1 << 20 { context.close(promise: nil) }
+            return
+        }
+        guard let request = current else { return }
+        request.bodyBytes += Int64(chunk.readableBytes)
+        if configuration.maxBodySize > 0 && request.bodyBytes > configuration.maxBodySize {
+            // A chunked body that grew past the limit.
+            if case .app(let exchange) = request.kind { exchange.cancel() }
+            request.keepAlive = false
+            if request.responseStarted {
+                context.close(promise: nil)
+            } else {
+                request.kind = .deferred(.error(status: 413, headers: []))
+                sendError(request, status: 413, context: context)
+            }
+            return
+        }
+        if case .app(let exchange) = request.kind, !request.responseComplete {
+            exchange.requestBody(chunk)
+        }
+    }
+
+    private func requestEnd(context: ChannelHandlerContext) {
+        activity.enterWaiting()
+        if discardingBody {
+            discardingBody = false
+            context.close(promise: nil)
+            return
+        }
+        guard let request = current else { return }
+        request.requestComplete = true
+        switch request.kind {
+        case .app(let exchange):
+            if request.hasBody && !request.responseComplete { exchange.requestEnd() }
+        case .deferred(.staticFile(let site, let relative)):
+            serveStatic(request, site: site, relative: relative, context: context)
+        case .deferred(.error(let status, _)):
+            if !request.responseStarted { sendError(request, status: status, context: context) }
+        }
+    }
+
+    // MARK: - Timeouts
+
+    private func checkTimeouts() {
+        guard let context else { return }
+        switch activity.expired(configuration) {
+        case .none:
+            break
+        case .idle:
+            context.close(promise: nil)
+        case .slowRequest:
+            if let request = current, request.responseStarted {
+                context.close(promise: nil)
+            } else {
+                let head = current?.head ?? HTTPRequestHead(version: .http1_1, method: .GET, uri: "-")
+                if let request = current, case .app(let exchange) = request.kind { exchange.cancel() }
+                let request = ActiveRequest(head: head, requestID: nextRequestID(), kind: .deferred(.error(status: 408, headers: [])), hasBody: false)
+                request.keepAlive = false
+                current = request
+                sendError(request, status: 408, context: context)
+            }
+        }
+    }
+}

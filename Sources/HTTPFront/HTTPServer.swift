@@ -1,0 +1,131 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The HTTP/1.1 front: listens on TCP and unix sockets and serves each connection with
+/// an `HTTPConnectionHandler`.
+public final class HTTPServer: Sendable {
+    public enum Address: Sendable, CustomStringConvertible {
+        case tcp(host: String, port: Int)
+        case unix(path: String)
+
+        public var description: String {
+            switch self {
+            case .tcp(let host, let port): return host.contains(":") ? "http://[\(host)]:\(port)" : "http://\(host):\(port)"
+            case .unix(let path): return "unix:\(path)"
+            }
+        }
+    }
+
+    private let group: EventLoopGroup
+    private let configuration: FrontConfiguration
+    private let listeners: NIOLockedBox<[Channel]> = NIOLockedBox([])
+    private let connections = ConnectionRegistry()
+
+    public init(group: EventLoopGroup, configuration: FrontConfiguration) {
+        self.group = group
+        self.configuration = configuration
+    }
+
+    /// Binds `address` and starts accepting; returns the address actually bound (port 0
+    /// becomes the kernel's choice).
+    public func bind(_ address: Address) async throws -> Address {
+        let configuration = self.configuration
+        let connections = self.connections
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let activity = ConnectionActivity()
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(ByteWatcher(activity: activity))
+                    var limits = NIOHTTPDecoderLimitConfiguration()
+                    limits.maxHeaderListSize = configuration.maxHeaderSize
+                    limits.maxHeaderFieldSize = configuration.maxHeaderSize
+                    try sync.configureHTTPServerPipeline(
+                        withPipeliningAssistance: true, withErrorHandling: false,
+                        withOutboundHeaderValidation: false,
+                        withEncoderConfiguration: .init(), withDecoderLimitConfiguration: limits)
+                    try sync.addHandler(HTTPConnectionHandler(configuration: configuration, activity: activity, scheme: "http"))
+                    connections.add(channel)
+                }
+            }
+        let channel: Channel
+        switch address {
+        case .tcp(let host, let port):
+            channel = try await bootstrap.bind(host: host, port: port).get()
+        case .unix(let path):
+            if let info = try? fileType(path), info == S_IFSOCK { unlink(path) }
+            channel = try await bootstrap.bind(unixDomainSocketPath: path).get()
+        }
+        listeners.withLockedValue { $0.append(channel) }
+        switch address {
+        case .tcp(let host, _):
+            return .tcp(host: host, port: channel.localAddress?.port ?? 0)
+        case .unix:
+            return address
+        }
+    }
+
+    private func fileType(_ path: String) throws -> mode_t? {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return nil }
+        return info.st_mode & S_IFMT
+    }
+
+    /// Stops accepting; existing connections finish their current request.
+    public func stopAccepting() async {
+        let channels = listeners.withLockedValue { channels in
+            defer { channels.removeAll() }
+            return channels
+        }
+        for channel in channels { try? await channel.close() }
+    }
+
+    /// Waits until every connection has closed, or `seconds` have passed; then closes the rest.
+    public func drainConnections(within seconds: Double) async {
+        let deadline = NIODeadline.now() + .fromSeconds(seconds)
+        while connections.count > 0 && NIODeadline.now() < deadline {
+            connections.closeIdle()
+            try? await Task.sleep(nanoseconds: 50_000_000)
+        }
+        connections.closeAll()
+    }
+}
+
+/// The open client connections, for a graceful stop.
+final class ConnectionRegistry: Sendable {
+    private let channels = NIOLockedBox([ObjectIdentifier: Channel]())
+
+    var count: Int { channels.withLockedValue { $0.count } }
+
+    func add(_ channel: Channel) {
+        let id = ObjectIdentifier(channel)
+        channels.withLockedValue { $0[id] = channel }
+        channel.closeFuture.whenComplete { [self] _ in
+            _ = channels.withLockedValue { $0.removeValue(forKey: id) }
+        }
+    }
+
+    /// Asks each connection to close once it is between requests.
+    func closeIdle() {
+        for channel in channels.withLockedValue({ Array($0.values) }) {
+            channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        }
+    }
+
+    func closeAll() {
+        for channel in channels.withLockedValue({ Array($0.values) }) { channel.close(promise: nil) }
+    }
+}
+
+/// A lock-protected value (NIOLockedValueBox under a shorter name for this file).
+typealias NIOLockedBox = NIOLockedValueBox

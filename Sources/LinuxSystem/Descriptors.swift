@@ -1,0 +1,29 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// File descriptor calls: socketpair, close, flags.
+public enum Descriptors {
+    /// A connected pair of AF_UNIX stream sockets, both close-on-exec.
+    public static func socketPair(for object: String? = nil) throws(SystemError) -> (Int32, Int32) {
+        var fds: [Int32] = [-1, -1]
+        let kind = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+        _ = try retryingSyscall("socketpair", object) { socketpair(AF_UNIX, kind, 0, &fds) }
+        return (fds[0], fds[1])
+    }
+
+    /// Closes `fd`. EINTR is not retried: on Linux the descriptor is gone either way.
+    public static func close(_ fd: Int32) {
+        _ = Glibc.close(fd)
+    }
+
+    /// Sets SO_SNDBUF and SO_RCVBUF of a socket (the kernel doubles and caps the value).
+    public static func setBufferSizes(_ fd: Int32, bytes: Int32) throws(SystemError) {
+        var value = bytes
+        let size = socklen_t(MemoryLayout<Int32>.size)
+        _ = try retryingSyscall("setsockopt(SO_SNDBUF)") { setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &value, size) }
+        _ = try retryingSyscall("setsockopt(SO_RCVBUF)") { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &value, size) }
+    }
+}

@@ -1,0 +1,18 @@
+import ArgumentParser
+
+@main
+struct Berth: AsyncParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "berth",
+        abstract: "Serve Django and other WSGI apps: static files, app workers and isolation in one program.",
+        discussion: """
+            berth dev [DIR]                 develop: one worker, reload on save, tracebacks in the browser
+            berth serve MODULE:CALLABLE     production, gunicorn-style flags
+            berth serve -c conf/berth.toml  production, from a config file
+            berth check -c conf/berth.toml  validate a config without serving
+            """,
+        version: version,
+        subcommands: [Dev.self, Serve.self, Check.self])
+}

@@ -1,0 +1,194 @@
+import AppExchange
+import BerthConfig
+import Container
+import Foundation
+import Gateway
+import HTTPFront
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// The whole running stack for one config: a worker pool per app and the HTTP front.
+final class Stack: Sendable {
+    let config: BerthConfig
+    let mode: Mode
+    let group: MultiThreadedEventLoopGroup
+    let pools: [String: WorkerPool]
+    let server: HTTPServer
+    let logger: Logger
+    /// Dev mode: Django's static URL and finder directories, learned from READY facts.
+    let devStatic = NIOLockedValueBox<(prefix: String, site: StaticSite)?>(nil)
+
+    init(config: BerthConfig, mode: Mode, environment extraEnvironment: [String: String] = [:]) throws {
+        self.config = config
+        self.mode = mode
+        var logger = Logger(label: "berth")
+        logger.logLevel = ProcessInfo.processInfo.environment["BERTH_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        self.logger = logger
+        group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+
+        let workerPath = try WorkerLocation.pythonPath()
+        var pools: [String: WorkerPool] = [:]
+        for app in config.apps {
+            let python = try PythonInterpreter.resolve(explicit: app.python ?? config.python, appDirectory: app.chdir)
+            var environment = ProcessInfo.processInfo.environment
+            for (key, value) in extraEnvironment { environment[key] = value }
+            for (key, value) in app.env { environment[key] = value }
+            environment["PYTHONPATH"] = [workerPath, environment["PYTHONPATH"]].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ":")
+            environment["PYTHONUNBUFFERED"] = "1"
+            var command = [python, "-m", "berth_worker", "--fd", "3", "--chdir", app.chdir]
+            switch app.entry {
+            case .module(let entry): command += ["--app", entry]
+            case .django(let settings): command += ["--django", settings]
+            }
+            let poolConfiguration = PoolConfiguration(
+                name: app.name, workers: app.workers, command: command, environment: environment,
+                workingDirectory: app.chdir, requestTimeout: app.timeout, queueSize: app.queueSize,
+                bootFailurePolicy: mode == .dev ? .waitForReload : .fatal)
+            pools[app.name] = WorkerPool(
+                configuration: poolConfiguration, launcher: ProcessLauncher(), loop: group.next(), logger: logger)
+        }
+        self.pools = pools
+
+        var front = FrontConfiguration(route: { _ in nil })
+        front.maxHeaderSize = config.server.maxHeaderSize
+        front.maxBodySize = Int64(config.server.maxBodySize)
+        front.keepAliveTimeout = config.server.keepaliveTimeout
+        front.headerTimeout = config.server.headerTimeout
+        front.bodyTimeout = config.server.bodyTimeout
+        front.showTracebacks = mode == .dev
+        switch config.server.accessLog {
+        case .off: front.accessLog = nil
+        case .stdout: front.accessLog = HTTPFront.AccessLog.standardOutput()
+        case .file(let path): front.accessLog = try HTTPFront.AccessLog.file(path)
+        }
+        front.route = Stack.router(config: config, pools: pools, devStatic: devStatic)
+        server = HTTPServer(group: group, configuration: front)
+    }
+
+    /// Maps a request path to its target: dev static files first, then the config's routes.
+    private static func router(
+        config: BerthConfig, pools: [String: WorkerPool],
+        devStatic: NIOLockedValueBox<(prefix: String, site: StaticSite)?>
+    ) -> @Sendable (String) -> HTTPFront.RouteTarget? {
+        var targets: [Route: HTTPFront.RouteTarget] = [:]
+        for route in config.routes.routes {
+            switch route.target {
+            case .static(let files):
+                let site = StaticSite(roots: [files.root], indexFiles: files.index, immutable: files.immutable)
+                targets[route] = .staticFiles(site, prefix: route.path)
+            case .app(let name):
+                if let pool = pools[name] { targets[route] = .app(pool, prefix: route.path) }
+            }
+        }
+        let table = config.routes
+        let frozen = targets
+        return { path in
+            if let dev = devStatic.withLockedValue({ $0 }), path.hasPrefix(dev.prefix) {
+                return .staticFiles(dev.site, prefix: dev.prefix)
+            }
+            return table.match(path: path).flatMap { frozen[$0] }
+        }
+    }
+
+    /// Starts every pool and waits until their workers are ready.
+    func startPools() async throws {
+        for (name, pool) in pools.sorted(by: { $0.key < $1.key }) {
+            if mode == .dev {
+                pool.onReady = { [devStatic] facts in Stack.learnDevStatic(facts, into: devStatic) }
+                _ = pool.start()  // dev: a boot error is shown in the browser, not fatal
+            } else {
+                let logger = self.logger
+                pool.onBootFailure = { failure in
+                    logger.critical("app '\(name)' failed to boot; stopping: \(failure.message)")
+                    exit(1)
+                }
+                try await pool.start().get()
+            }
+        }
+    }
+
+    /// Binds every listener; returns the addresses actually bound.
+    func bind() async throws -> [HTTPServer.Address] {
+        var bound: [HTTPServer.Address] = []
+        for listener in config.listeners {
+            switch listener {
+            case .tcp(let host, let port):
+                bound.append(try await server.bind(.tcp(host: host, port: port)))
+            case .unix(let path):
+                bound.append(try await server.bind(.unix(path: path)))
+            }
+        }
+        return bound
+    }
+
+    func reload() {
+        for pool in pools.values { pool.reload() }
+    }
+
+    /// Graceful stop: stop accepting, let requests finish within the grace period, stop workers.
+    func stop() async {
+        let grace = config.server.shutdownGrace
+        await server.stopAccepting()
+        await server.drainConnections(within: grace)
+        for pool in pools.values {
+            _ = try? await pool.shutdown(grace: 2).get()
+        }
+        try? await group.shutdownGracefully()
+    }
+
+    private static func learnDevStatic(_ facts: ByteBuffer, into box: NIOLockedValueBox<(prefix: String, site: StaticSite)?>) {
+        guard let facts = ReadyFacts(facts), let url = facts.staticURL, url.hasPrefix("/"), !facts.staticDirs.isEmpty else { return }
+        let prefix = url.hasSuffix("/") ? url : url + "/"
+        box.withLockedValue { $0 = (prefix, StaticSite(roots: facts.staticDirs)) }
+    }
+}
+
+/// The parts of a worker's READY facts that berth acts on.
+struct ReadyFacts {
+    var staticURL: String?
+    var staticDirs: [String] = []
+    var debug = false
+    var settings: String?
+
+    init?(_ buffer: ByteBuffer) {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any] else {
+            return nil
+        }
+        if let django = object["django"] as? [String: Any] {
+            staticURL = django["static_url"] as? String
+            staticDirs = django["static_dirs"] as? [String] ?? []
+            debug = django["debug"] as? Bool ?? false
+            settings = django["settings"] as? String
+        }
+    }
+}
+
+/// Where the Python side of berth (`python/berth_worker`) lives.
+enum WorkerLocation {
+    struct NotFound: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// `$BERTH_WORKER_PATH`, else a `python/` folder holding `berth_worker` found by walking
+    /// up from the executable (a build tree), else `../share/berth/python` (an install).
+    static func pythonPath() throws -> String {
+        let fm = FileManager.default
+        if let explicit = ProcessInfo.processInfo.environment["BERTH_WORKER_PATH"], !explicit.isEmpty {
+            return explicit
+        }
+        let executable = (try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var dir = URL(fileURLWithPath: executable).deletingLastPathComponent()
+        let share = dir.deletingLastPathComponent().appendingPathComponent("share/berth/python")
+        if fm.fileExists(atPath: share.appendingPathComponent("berth_worker/__init__.py").path) { return share.path }
+        while dir.path != "/" {
+            let candidate = dir.appendingPathComponent("python")
+            if fm.fileExists(atPath: candidate.appendingPathComponent("berth_worker/__init__.py").path) {
+                return candidate.path
+            }
+            dir = dir.deletingLastPathComponent()
+        }
+        throw NotFound(description: "cannot find the berth_worker Python package; set BERTH_WORKER_PATH to the folder that holds it")
+    }
+}

@@ -1,0 +1,216 @@
+import Foundation
+import Testing
+
+@testable import BerthConfig
+
+@Suite struct ParsingTests {
+    @Test func fullConfigBecomesTheModel() throws {
+        let config = try parse(
+            """
+            python = "../venv/bin/python"
+
+            [server]
+            access_log = "logs/access.log"
+            max_header_size = "32k"
+            max_body_size = 0
+            keepalive_timeout = 2.5
+            header_timeout = 10
+            body_timeout = 20
+            shutdown_grace = 3
+            debug_allowed = true
+
+            [[listen]]
+            bind = "127.0.0.1:8000"
+            [[listen]]
+            bind = "unix:run/berth.sock"
+
+            [app.web]
+            django = "mysite.settings"
+            chdir = "../mysite"
+            workers = 4
+            timeout = 12.5
+            queue_size = 10
+            env = { A = "1", B = "two" }
+
+            [app.api]
+            module = "api.wsgi:create_app()"
+            python = "/usr/bin/python3"
+
+            [[route]]
+            path = "/static/"
+            static = "static"
+            immutable = true
+            index = []
+
+            [[route]]
+            path = "/api"
+            app = "api"
+
+            [[route]]
+            path = "/"
+            app = "web"
+            """)
+        var server = ServerSettings(mode: .serve)
+        server.accessLog = .file(path: "/srv/site/logs/access.log")
+        server.maxHeaderSize = 32768
+        server.maxBodySize = 0
+        server.keepaliveTimeout = 2.5
+        server.headerTimeout = 10
+        server.bodyTimeout = 20
+        server.shutdownGrace = 3
+        server.debugAllowed = true
+        var web = AppConfig(
+            name: "web", entry: .django(settings: "mysite.settings"), chdir: "/srv/mysite",
+            python: "/srv/venv/bin/python", mode: .serve)
+        web.workers = 4
+        web.timeout = 12.5
+        web.queueSize = 10
+        web.env = ["A": "1", "B": "two"]
+        let api = AppConfig(
+            name: "api", entry: .module("api.wsgi:create_app()"), chdir: "/srv/site", python: "/usr/bin/python3",
+            mode: .serve)
+        let expected = BerthConfig(
+            server: server,
+            listeners: [.tcp(host: "127.0.0.1", port: 8000), .unix(path: "/srv/site/run/berth.sock")],
+            apps: [api, web],
+            routes: RouteTable([
+                Route(path: "/static/", target: .static(StaticRoute(root: "/srv/site/static", index: [], immutable: true))),
+                Route(path: "/api", target: .app(name: "api")),
+                Route(path: "/", target: .app(name: "web")),
+            ]),
+            python: "/srv/venv/bin/python",
+            sourcePath: "berth.toml")
+        #expect(config == expected)
+        #expect(config.apps.map(\.name) == ["api", "web"])
+    }
+
+    @Test func oneAppAndNoRoutesGetsTheDefaultRoute() throws {
+        let config = try parse(
+            """
+            [app.hello]
+            module = "hello:app"
+            """)
+        #expect(config.routes.routes == [Route(path: "/", target: .app(name: "hello"))])
+        #expect(config.apps == [AppConfig(name: "hello", entry: .module("hello:app"), chdir: "/srv/site", mode: .serve)])
+        #expect(config.listeners.isEmpty)
+        #expect(config.server == ServerSettings(mode: .serve))
+    }
+
+    @Test func staticRoutesAloneStillGetTheDefaultAppRoute() throws {
+        let config = try parse(
+            """
+            [app.hello]
+            module = "hello:app"
+            [[route]]
+            path = "/static/"
+            static = "static"
+            """)
+        #expect(config.routes.routes.map(\.path) == ["/static/", "/"])
+    }
+
+    @Test func emptyFileIsAnEmptyConfig() throws {
+        let config = try parse("")
+        #expect(config == BerthConfig(server: ServerSettings(mode: .serve), sourcePath: "berth.toml"))
+    }
+
+    @Test func modeChangesOnlyDefaults() throws {
+        let toml = """
+            [app.a]
+            module = "a:app"
+            """
+        let serve = try parse(toml, mode: .serve).apps[0]
+        let dev = try parse(toml, mode: .dev).apps[0]
+        #expect((serve.workers, serve.timeout, serve.queueSize) == (2, 30, 1024))
+        #expect((dev.workers, dev.timeout, dev.queueSize) == (1, 0, 1024))
+        #expect(ServerSettings(mode: .serve).debugAllowed == false)
+        #expect(ServerSettings(mode: .dev).debugAllowed == true)
+
+        let explicit = try parse(
+            """
+            [server]
+            debug_allowed = false
+            [app.a]
+            module = "a:app"
+            workers = 3
+            timeout = 60
+            """, mode: .dev)
+        #expect(explicit.apps[0].workers == 3)
+        #expect(explicit.apps[0].timeout == 60)
+        #expect(explicit.server.debugAllowed == false)
+    }
+
+    @Test func serveDefaultsMatchTheSchema() {
+        let s = ServerSettings(mode: .serve)
+        #expect(s.accessLog == .stdout)
+        #expect(s.maxHeaderSize == 16384)
+        #expect(s.maxBodySize == 104_857_600)
+        #expect((s.keepaliveTimeout, s.headerTimeout, s.bodyTimeout, s.shutdownGrace) == (75, 30, 60, 30))
+    }
+
+    @Test(arguments: [
+        ("\"100m\"", 104_857_600), ("\"1g\"", 1 << 30), ("\"512k\"", 524_288), ("\"512K\"", 524_288),
+        ("\"1MiB\"", 1 << 20), ("\"2mb\"", 2 << 20), ("\"123\"", 123), ("4096", 4096), ("0", 0),
+    ])
+    func bodySizeUnits(value: String, bytes: Int) throws {
+        let config = try parse("[server]\nmax_body_size = \(value)")
+        #expect(config.server.maxBodySize == bytes)
+    }
+
+    @Test func byteSizeFormatting() {
+        #expect(ByteSize.format(104_857_600) == "100m")
+        #expect(ByteSize.format(1536) == "1536")
+        #expect(ByteSize.format(16384) == "16k")
+        #expect(throws: InvalidValue.self) { try ByteSize.parse("1.5m") }
+        #expect(throws: InvalidValue.self) { try ByteSize.parse("m") }
+        #expect(throws: InvalidValue.self) { try ByteSize.parse("99999999999999g") }
+    }
+
+    @Test(arguments: [
+        ("-", AccessLog.stdout), ("off", .off), ("/var/log/berth.log", .file(path: "/var/log/berth.log")),
+        ("access.log", .file(path: "/srv/site/access.log")),
+    ])
+    func accessLogValues(value: String, log: AccessLog) throws {
+        #expect(try parse("[server]\naccess_log = \"\(value)\"").server.accessLog == log)
+    }
+
+    @Test func pathsResolveLexicallyAgainstTheFileDirectory() throws {
+        let config = try parse(
+            """
+            python = "./../a/./b/../python"
+            [app.x]
+            module = "x:app"
+            chdir = "/abs/./dir/"
+            """)
+        #expect(config.python == "/srv/a/python")
+        #expect(config.apps[0].chdir == "/abs/dir")
+        #expect(config.apps[0].python == "/srv/a/python")
+    }
+
+    @Test func bareProgramNamesStayNames() throws {
+        let config = try parse("python = \"python3\"")
+        #expect(config.python == "python3")
+    }
+
+    @Test func exampleConfigsParse() throws {
+        for (name, mode) in [("berth.toml", Mode.serve), ("dev.toml", .dev)] {
+            let path = "\(repositoryRoot)/conf/\(name)"
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            let config = try BerthConfig.parse(
+                toml: text, baseDirectory: "\(repositoryRoot)/conf", mode: mode, sourceName: "conf/\(name)")
+            #expect(config.listeners == [.tcp(host: "127.0.0.1", port: 8000)])
+            #expect(config.python == "\(repositoryRoot)/.venv/bin/python")
+            let app = try #require(config.app(named: "mysite"))
+            #expect(app.entry == .django(settings: "mysite.settings"))
+            #expect(app.chdir == "\(repositoryRoot)/samples/mysite")
+            #expect(app.workers == (mode == .dev ? 1 : 2))
+            #expect(app.timeout == (mode == .dev ? 0 : 30))
+            #expect(config.routes.routes.map(\.path) == ["/static/", "/media/", "/"])
+            #expect(
+                config.routes.match(path: "/static/app.css")?.target
+                    == .static(
+                        StaticRoute(
+                            root: "\(repositoryRoot)/samples/mysite/staticfiles", immutable: mode == .serve)))
+            #expect(config.routes.match(path: "/admin/")?.target == .app(name: "mysite"))
+        }
+    }
+}

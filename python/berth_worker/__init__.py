@@ -1,0 +1,1 @@
+"""berth's Python worker: serves one WSGI app over the berth worker protocol."""

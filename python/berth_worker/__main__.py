@@ -1,0 +1,91 @@
+"""Command line: python -m berth_worker --fd 3 (--app M:C | --django SETTINGS) [--chdir DIR]."""
+
+import argparse
+import gc
+import json
+import os
+import signal
+import socket
+import sys
+
+from . import loader
+from .protocol import (READY, BOOT_ERROR, VERSION, Connection, GatewayGone,
+                       ProtocolError, frame, text_frame)
+from .worker import Worker
+
+
+def parse_args(argv):
+    """Parse the command line (argparse exits 2 on errors)."""
+    p = argparse.ArgumentParser(prog='python -m berth_worker',
+                                description='berth WSGI worker')
+    p.add_argument('--fd', type=int, default=3, help='inherited socketpair end')
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument('--app', metavar='MODULE:CALLABLE')
+    what.add_argument('--django', metavar='SETTINGS_MODULE')
+    p.add_argument('--chdir', metavar='DIR', help='chdir here and put it first on sys.path')
+    return p.parse_args(argv)
+
+
+def boot(args):
+    """Load the app; return (app, READY facts)."""
+    if args.chdir:
+        path = os.path.abspath(args.chdir)
+        os.chdir(path)
+        sys.path.insert(0, path)
+    facts = {'protocol': VERSION, 'pid': os.getpid(), 'app': args.app,
+             'python': '%d.%d.%d' % sys.version_info[:3]}
+    if args.app:
+        return loader.load_wsgi_app(args.app), facts
+    app, facts['app'] = loader.load_django_app(args.django)
+    facts['django'] = loader.django_facts(args.django)
+    return app, facts
+
+
+def main(argv=None):
+    """Run the worker; return the exit status."""
+    args = parse_args(argv)
+    # ^C in `berth dev` reaches the whole process group; the gateway stops
+    # workers itself (STOP, closing the socket, SIGTERM), so ignore SIGINT
+    # rather than die with a KeyboardInterrupt traceback mid-request.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        sock = socket.socket(fileno=args.fd)
+    except OSError as exc:
+        sys.stderr.write('berth worker: --fd %d is not a socket: %s\n' % (args.fd, exc))
+        return 2
+    if hasattr(sys.stdout, 'reconfigure'):
+        sys.stdout.reconfigure(line_buffering=True)  # an app's print() reaches the log now
+    sock.setblocking(True)
+    sock.set_inheritable(False)  # children of the app must not keep the socket open
+    conn = Connection(sock)
+    try:
+        try:
+            app, facts = boot(args)
+        except BaseException as exc:  # SyntaxError, SystemExit, ... all are boot errors
+            label = repr(args.app) if args.app else 'for Django settings %r' % args.django
+            text = loader.boot_error_text(label, exc)
+            sys.stderr.write(text)
+            sys.stderr.flush()
+            try:
+                conn.sendall(text_frame(BOOT_ERROR, text))
+            except GatewayGone:
+                pass
+            return 3
+        conn.sendall(frame(READY, json.dumps(facts).encode()))
+        # The app's modules live as long as the worker: keep the collector
+        # from rescanning them on every full collection.
+        gc.collect()
+        gc.freeze()
+        Worker(conn, app).serve()
+    except (EOFError, GatewayGone):
+        pass
+    except ProtocolError as exc:
+        sys.stderr.write('berth worker: protocol error: %s\n' % exc)
+        return 4
+    finally:
+        sock.close()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""Framing of the berth worker protocol (docs/worker-protocol.md)."""
+
+import struct
+
+VERSION = 1
+
+HEADER = struct.Struct('!IBBH')  # length, type, flags, reserved
+HEADER_SIZE = HEADER.size
+MAX_PAYLOAD = 1 << 24
+
+# Gateway -> worker
+REQUEST = 0x01
+BODY = 0x02
+BODY_END = 0x03
+PING = 0x10
+STOP = 0x11
+
+# Worker -> gateway
+READY = 0x20
+BOOT_ERROR = 0x21
+RESPONSE_START = 0x22
+RESPONSE_BODY = 0x23
+RESPONSE_END = 0x24
+APP_ERROR = 0x25
+PONG = 0x26
+
+# Flags
+HAS_BODY = 0x01  # on REQUEST
+ABORTED = 0x01   # on BODY_END
+
+_pack = HEADER.pack
+_unpack_from = HEADER.unpack_from
+
+END_FRAME = _pack(0, RESPONSE_END, 0, 0)
+
+
+class ProtocolError(Exception):
+    """The peer sent a malformed or unexpected frame."""
+
+
+class GatewayGone(Exception):
+    """Writing to the gateway failed: it closed its end."""
+
+
+def frame(ftype, payload=b'', flags=0):
+    """Encode one frame (payload must fit in MAX_PAYLOAD)."""
+    return _pack(len(payload), ftype, flags, 0) + payload
+
+
+def text_frame(ftype, text):
+    """Encode a UTF-8 text frame, truncated to MAX_PAYLOAD."""
+    data = text.encode('utf-8', 'replace')
+    if len(data) > MAX_PAYLOAD:
+        data = data[:MAX_PAYLOAD - 16] + b'\n[truncated]\n'
+    return frame(ftype, data)
+
+
+def body_frames(chunk, out, ftype=RESPONSE_BODY):
+    """Append header/payload parts for a non-empty body chunk to `out`."""
+    n = len(chunk)
+    if n <= MAX_PAYLOAD:
+        out.append(_pack(n, ftype, 0, 0))
+        out.append(chunk)
+        return
+    view = memoryview(chunk)
+    for i in range(0, n, MAX_PAYLOAD):
+        part = view[i:i + MAX_PAYLOAD]
+        out.append(_pack(len(part), ftype, 0, 0))
+        out.append(part)
+
+
+class Connection:
+    """A framed, blocking view of the worker's end of the socketpair."""
+
+    def __init__(self, sock, bufsize=1 << 18):
+        self.sock = sock
+        self.buf = bytearray(bufsize)
+        self.view = memoryview(self.buf)
+        self.start = 0  # first unparsed byte
+        self.end = 0    # end of received data
+        self.eof = False
+        self.stopping = False
+        # The fatal error (ProtocolError, GatewayGone) once there is one: kept
+        # here because an app may catch what it sees raised from its reads.
+        self.failed = None
+
+    def read_frame(self):
+        """Return (type, flags, payload view) of the next gateway frame.
+
+        The payload view is valid only until the next call. PING is answered
+        here; STOP sets `stopping` and is returned to the caller. Raises
+        EOFError when the gateway closed the socket.
+        """
+        if self.failed is not None:
+            raise self.failed
+        while True:
+            avail = self.end - self.start
+            if avail >= HEADER_SIZE:
+                length, ftype, flags, _ = _unpack_from(self.buf, self.start)
+                if avail >= HEADER_SIZE + length:
+                    s = self.start + HEADER_SIZE
+                    self.start = s + length
+                    if self.start == self.end:
+                        self.start = self.end = 0
+                    if ftype == PING:
+                        self.sendall(frame(PONG, bytes(self.view[s:s + length])))
+                        continue
+                    if ftype == STOP:
+                        self.stopping = True
+                    return ftype, flags, self.view[s:s + length]
+                if length > MAX_PAYLOAD:
+                    raise self.fail(ProtocolError(
+                        'frame length %d exceeds MAX_PAYLOAD' % length))
+                self._make_room(HEADER_SIZE + length)
+            else:
+                self._make_room(HEADER_SIZE)
+            self._recv()
+
+    def sendall(self, data):
+        """Write data to the gateway, raising GatewayGone if it went away."""
+        try:
+            self.sock.sendall(data)
+        except OSError as exc:
+            raise self.fail(GatewayGone(str(exc))) from exc
+
+    def fail(self, exc):
+        """Record a fatal connection error and return it for raising."""
+        if self.failed is None:
+            self.failed = exc
+        return exc
+
+    def _recv(self):
+        if self.eof:
+            raise EOFError
+        try:
+            n = self.sock.recv_into(self.view[self.end:])
+        except ConnectionResetError:
+            n = 0
+        if not n:
+            self.eof = True
+            raise EOFError
+        self.end += n
+
+    def _make_room(self, need):
+        """Ensure the frame at `start` (of `need` bytes) fits in the buffer."""
+        size = len(self.buf)
+        if self.start + need <= size:
+            return
+        avail = self.end - self.start
+        if need <= size:
+            self.buf[:avail] = self.buf[self.start:self.end]
+        else:
+            # Only for frames larger than the buffer; a new buffer because the
+            # old one may still be exported through a payload view.
+            buf = bytearray(max(need, 2 * size))
+            buf[:avail] = self.view[self.start:self.end]
+            self.buf = buf
+            self.view = memoryview(buf)
+        self.start = 0
+        self.end = avail
+
+    def send_parts(self, parts):
+        """Send a list of frame parts, coalescing small ones into one write."""
+        if len(parts) == 1:
+            self.sendall(parts[0])
+        elif sum(map(len, parts)) <= 1 << 20:
+            self.sendall(b''.join(parts))
+        else:
+            # Large bodies: no joined copy; big parts go out on their own.
+            batch = []
+            for p in parts:
+                if len(p) >= 1 << 16:
+                    if batch:
+                        self.sendall(b''.join(batch))
+                        batch = []
+                    self.sendall(p)
+                else:
+                    batch.append(p)
+            if batch:
+                self.sendall(b''.join(batch))

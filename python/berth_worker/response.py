@@ -1,0 +1,136 @@
+"""start_response, write() and sending of the response iterable."""
+
+from .environ import FileWrapper
+from .protocol import (HEADER, MAX_PAYLOAD, RESPONSE_START, APP_ERROR, END_FRAME,
+                       body_frames, text_frame)
+
+_pack = HEADER.pack
+_FILE_BLOCK = 1 << 16
+
+
+def encode_start(status, headers):
+    """Validate status and headers (PEP 3333) and encode a RESPONSE_START frame."""
+    if type(status) is not str:
+        raise TypeError('status must be str, not %s' % type(status).__name__)
+    code = status[:3]
+    if len(status) < 4 or status[3] != ' ' or not (code.isascii() and code.isdigit()) \
+            or code[0] == '0':
+        raise ValueError("status must look like '200 OK', got %r" % (status,))
+    if type(headers) is not list and type(headers) is not tuple:
+        raise TypeError('response headers must be a list, not %s' % type(headers).__name__)
+    flat = [status]
+    append = flat.append
+    for name, value in headers:
+        if type(name) is not str or type(value) is not str:
+            raise TypeError('header name and value must be str: %r' % ((name, value),))
+        if not name or ':' in name:
+            raise ValueError('bad header name: %r' % (name,))
+        append(name)
+        append(value)
+    text = '\0'.join(flat)
+    # One scan of the joined block instead of per-header checks: no NUL
+    # (the block's separator), CR or LF may appear inside a field.
+    if text.count('\0') != len(flat) - 1 or '\n' in text or '\r' in text:
+        raise ValueError('status or header contains NUL, CR or LF: %r' % (flat,))
+    try:
+        payload = text.encode('latin-1') + b'\0'
+    except UnicodeEncodeError:
+        raise ValueError('headers must be latin-1 strings (PEP 3333): %r' % (flat,)) from None
+    if len(payload) > MAX_PAYLOAD:
+        raise ValueError('response headers too large')
+    return _pack(len(payload), RESPONSE_START, 0, 0) + payload
+
+
+def _check_bytes(chunk):
+    if not isinstance(chunk, bytes):
+        raise TypeError('response body chunks must be bytes, not %s' % type(chunk).__name__)
+
+
+class Response:
+    """The response side of one request."""
+
+    __slots__ = ('conn', 'head', 'start', 'started', 'out')
+
+    def __init__(self, conn, head):
+        self.conn = conn
+        self.head = head        # HEAD: run the app, send no RESPONSE_BODY
+        self.start = None       # encoded RESPONSE_START, pending until sent
+        self.started = False    # RESPONSE_START queued or sent
+        self.out = []           # frame parts not yet written
+
+    def start_response(self, status, headers, exc_info=None):
+        """The PEP 3333 start_response callable."""
+        if exc_info:
+            try:
+                if self.started:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None  # PEP 3333: avoid a frame <-> traceback cycle
+        elif self.start is not None:
+            raise RuntimeError('start_response() called twice without exc_info')
+        self.start = encode_start(status, headers)
+        return self.write
+
+    def write(self, data):
+        """The PEP 3333 write() callable: send headers, then data, now."""
+        _check_bytes(data)
+        if not self.started:
+            self._emit_start()
+        if data and not self.head:
+            body_frames(data, self.out)
+        self.flush()
+
+    def _emit_start(self):
+        if self.start is None:
+            raise RuntimeError('the app produced a body before calling start_response()')
+        self.started = True
+        self.out.append(self.start)
+
+    def flush(self):
+        """Write the queued frames."""
+        if self.out:
+            self.conn.send_parts(self.out)
+            self.out = []
+
+    def send_body(self, result):
+        """Iterate the app's result and queue or send its body frames."""
+        out = self.out
+        head = self.head
+        if type(result) is list or type(result) is tuple \
+                or getattr(result, 'streaming', True) is False:
+            # Already in memory (Django's HttpResponse has streaming=False):
+            # queue it all so that finish() sends START+BODY+END in one write.
+            for chunk in result:
+                _check_bytes(chunk)
+                if chunk:
+                    if not self.started:
+                        self._emit_start()
+                    if not head:
+                        body_frames(chunk, out)
+            return
+        if type(result) is FileWrapper:
+            if head:
+                return
+            result = result.blocks(max(result.blksize, _FILE_BLOCK))
+        for chunk in result:
+            _check_bytes(chunk)
+            if chunk:
+                if not self.started:
+                    self._emit_start()
+                if not head:
+                    body_frames(chunk, self.out)
+                # PEP 3333 "Buffering and Streaming": a block is transmitted
+                # before the next one is requested.
+                self.flush()
+
+    def finish(self):
+        """Send RESPONSE_START if still pending, then RESPONSE_END."""
+        if not self.started:
+            self._emit_start()
+        self.out.append(END_FRAME)
+        self.flush()
+
+    def fail(self, text):
+        """Drop queued frames and end the request with APP_ERROR."""
+        self.out = [text_frame(APP_ERROR, text)]
+        self.flush()
