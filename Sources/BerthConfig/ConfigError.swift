@@ -69,10 +69,6 @@ struct ErrorCollector {
         errors.append(ConfigError(file: file, key: key, problem: problem))
     }
 
-    mutating func add(_ error: ConfigError) {
-        errors.append(error)
-    }
-
     /// Reports a key not in `known`, suggesting the closest known key when one is near.
     mutating func unknownKey(_ key: String, at path: String, known: [String]) {
         var problem = "unknown key"

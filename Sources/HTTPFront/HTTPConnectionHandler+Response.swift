@@ -28,7 +28,7 @@ extension HTTPConnectionHandler {
             // HTTP/1.0 has no chunked coding: the end of the body is the end of the connection.
             request.keepAlive = false
         }
-        if !request.requestComplete {
+        if !request.requestComplete && request.hasBody {
             // The app answered before the body was read: finish with a lingering close.
             request.keepAlive = false
         }
@@ -98,6 +98,10 @@ extension HTTPConnectionHandler {
         let promise = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: promise)
         log(request)
+        if !request.requestComplete && !request.hasBody {
+            // A bodyless request whose end has not been read yet: `requestEnd` finishes up.
+            return
+        }
         if request.keepAlive {
             current = nil
             activity.enterIdle()
@@ -122,7 +126,7 @@ extension HTTPConnectionHandler {
         if status >= 400 && status != 404 && status != 405 && status != 500 && status != 503 && status != 502 && status != 504 {
             request.keepAlive = false
         }
-        if !request.requestComplete { request.keepAlive = false }
+        if !request.requestComplete && request.hasBody { request.keepAlive = false }
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "text/html; charset=utf-8")
         headers.add(name: "Content-Length", value: String(html.utf8.count))

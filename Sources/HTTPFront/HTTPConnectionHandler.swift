@@ -87,6 +87,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "-")
         let request = ActiveRequest(head: head, requestID: nextRequestID(), kind: .deferred(.error(status: status, headers: [])), hasBody: false)
         request.keepAlive = false
+        // Nothing more of this request will be read: close right after the answer.
+        request.requestComplete = true
         current = request
         sendError(request, status: status, context: context)
     }
@@ -131,6 +133,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         switch configuration.route(target.normalizedPath) {
         case .none:
             current = ActiveRequest(head: head, requestID: id, kind: .deferred(.error(status: 404, headers: [])), hasBody: hasBody)
+            if configuration.keepAliveTimeout == 0 { current?.keepAlive = false }
         case .staticFiles(let site, let prefix)?:
             guard head.method == .GET || head.method == .HEAD else {
                 return reject(405, headers: [("Allow", "GET, HEAD")])
@@ -138,6 +141,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             let relative = String(target.normalizedPath.dropFirst(min(prefix.count, target.normalizedPath.count)))
             let trimmed = relative.hasPrefix("/") ? String(relative.dropFirst()) : relative
             current = ActiveRequest(head: head, requestID: id, kind: .deferred(.staticFile(site, relative: trimmed)), hasBody: hasBody)
+            if configuration.keepAliveTimeout == 0 { current?.keepAlive = false }
         case .app(let service, _)?:
             openExchange(head, target: target, service: service, id: id, hasBody: hasBody, context: context)
         }
@@ -159,6 +163,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             serverName: serverName, serverPort: local?.port ?? 0, scheme: scheme,
             hasBody: hasBody, requestID: id)
         let request = ActiveRequest(head: head, requestID: id, kind: .deferred(.error(status: 500, headers: [])), hasBody: hasBody)
+        if configuration.keepAliveTimeout == 0 { request.keepAlive = false }
         current = request
         let bridge = AppResponseBridge(loop: context.eventLoop, handler: self, request: request)
         request.kind = .app(service.open(appRequest, writer: bridge))
@@ -207,6 +212,16 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         }
         guard let request = current else { return }
         request.requestComplete = true
+        if request.responseComplete {
+            // The response went out before the (empty) request finished arriving.
+            if request.keepAlive {
+                current = nil
+                activity.enterIdle()
+            } else {
+                context.close(promise: nil)
+            }
+            return
+        }
         switch request.kind {
         case .app(let exchange):
             if request.hasBody && !request.responseComplete { exchange.requestEnd() }
@@ -234,6 +249,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 if let request = current, case .app(let exchange) = request.kind { exchange.cancel() }
                 let request = ActiveRequest(head: head, requestID: nextRequestID(), kind: .deferred(.error(status: 408, headers: [])), hasBody: false)
                 request.keepAlive = false
+                request.requestComplete = true
                 current = request
                 sendError(request, status: 408, context: context)
             }

@@ -44,17 +44,7 @@ public final class HTTPServer: Sendable {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let activity = ConnectionActivity()
-                    let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(ByteWatcher(activity: activity))
-                    var limits = NIOHTTPDecoderLimitConfiguration()
-                    limits.maxHeaderListSize = configuration.maxHeaderSize
-                    limits.maxHeaderFieldSize = configuration.maxHeaderSize
-                    try sync.configureHTTPServerPipeline(
-                        withPipeliningAssistance: true, withErrorHandling: false,
-                        withOutboundHeaderValidation: false,
-                        withEncoderConfiguration: .init(), withDecoderLimitConfiguration: limits)
-                    try sync.addHandler(HTTPConnectionHandler(configuration: configuration, activity: activity, scheme: "http"))
+                    try HTTPServer.configurePipeline(channel, configuration: configuration)
                     connections.add(channel)
                 }
             }
@@ -73,6 +63,22 @@ public final class HTTPServer: Sendable {
         case .unix:
             return address
         }
+    }
+
+    /// Sets up one connection's pipeline: byte watcher, HTTP/1.1 codec with pipelining
+    /// assistance and header limits, then the connection handler.
+    public static func configurePipeline(_ channel: Channel, configuration: FrontConfiguration, scheme: String = "http") throws {
+        let activity = ConnectionActivity()
+        let sync = channel.pipeline.syncOperations
+        try sync.addHandler(ByteWatcher(activity: activity))
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderListSize = configuration.maxHeaderSize
+        limits.maxHeaderFieldSize = configuration.maxHeaderSize
+        try sync.configureHTTPServerPipeline(
+            withPipeliningAssistance: true, withErrorHandling: false,
+            withOutboundHeaderValidation: false,
+            withEncoderConfiguration: .init(), withDecoderLimitConfiguration: limits)
+        try sync.addHandler(HTTPConnectionHandler(configuration: configuration, activity: activity, scheme: scheme))
     }
 
     private func fileType(_ path: String) throws -> mode_t? {

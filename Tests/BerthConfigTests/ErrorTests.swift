@@ -135,7 +135,13 @@ private let app = "[app.mysite]\ndjango = \"mysite.settings\"\n"
         // Syntax errors point at a line and column.
         BadConfig(
             "[server]\nmax_body_size = 10\nkeepalive_timeout = = 3",
-            "berth.toml:3:21: Error while parsing key-value pair: expected value, saw '='"),
+            "berth.toml:3:21: Error while parsing value: could not determine value type"),
+        BadConfig(
+            "[server]\nbody_timeout = 1\nbody_timeout = 2",
+            "berth.toml:3:16: Error while parsing key-value pair: cannot redefine existing integer 'body_timeout'"),
+        BadConfig(
+            "[server]\nbody_timeout = 1\n[server]",
+            "berth.toml:3:1: Error while parsing table header: cannot redefine existing table 'server'"),
     ]
 
     @Test(arguments: badConfigs)

@@ -71,7 +71,7 @@ def main(argv=None):
             except GatewayGone:
                 pass
             return 3
-        conn.sendall(frame(READY, json.dumps(facts).encode()))
+        conn.sendall(frame(READY, json.dumps(facts, default=str).encode()))
         # The app's modules live as long as the worker: keep the collector
         # from rescanning them on every full collection.
         gc.collect()

@@ -58,7 +58,6 @@ class ControlTest(unittest.TestCase):
     def test_eof_while_the_app_reads_the_body(self):
         self.w.send_request('/abort', body=[b'abcdefgh'], end=False)
         self.w.join_sender()
-        time.sleep(0.1)
         self.w.sock.shutdown(1)  # no more frames; the worker's reads see EOF
         r = self.w.read_response()
         self.assertEqual(r.body.decode(),

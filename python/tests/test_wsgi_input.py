@@ -51,8 +51,8 @@ class InputTest(unittest.TestCase):
                                  'readlines', 'readlineshint', 'next'])
                 n = rng.randrange(0, 20)
                 ops.append((op, n))
-                with self.subTest(trial=trial, ops=ops):
-                    self.assertEqual(self.apply(got, op, n), self.apply(ref, op, n))
+                self.assertEqual(self.apply(got, op, n), self.apply(ref, op, n),
+                                 'trial %d, chunks %r, ops %r' % (trial, chunks, ops))
 
     @staticmethod
     def apply(stream, op, n):

@@ -7,7 +7,8 @@ variables, so tests can point the project at temporary directories:
   MYSITE_DB             SQLite database path          (default: BASE_DIR/db.sqlite3)
   MYSITE_STATIC_ROOT    collectstatic target          (default: BASE_DIR/staticfiles)
   MYSITE_MEDIA_ROOT     uploaded files                (default: BASE_DIR/media)
-  MYSITE_DEBUG          "1" or "0"                    (default: "0", production-safe)
+  MYSITE_DEBUG          "1" or "0"                    (default: "1" under `berth dev`,
+                                                      which sets BERTH_DEV=1; else "0")
   MYSITE_SECRET_KEY     Django SECRET_KEY             (default: a dev-only key, see below)
   MYSITE_ALLOWED_HOSTS  comma-separated ALLOWED_HOSTS (default: 127.0.0.1,localhost,[::1])
 
@@ -42,7 +43,8 @@ SECRET_KEY = os.environ.get(
 )
 
 # SECURITY WARNING: don't run with debug turned on in production!
-DEBUG = _env_bool("MYSITE_DEBUG", False)
+# `berth dev` sets BERTH_DEV=1 in its workers: debug pages there, production-safe elsewhere.
+DEBUG = _env_bool("MYSITE_DEBUG", os.environ.get("BERTH_DEV") == "1")
 
 # Matching ignores the port, so "127.0.0.1" accepts "Host: 127.0.0.1:8000".
 ALLOWED_HOSTS = [

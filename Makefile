@@ -1,0 +1,52 @@
+# berth — the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+SWIFT ?= swift
+BERTH := .build/debug/berth
+BIND ?= 127.0.0.1:8000
+
+.PHONY: all setup build release run dev test test-swift test-python test-e2e check clean
+
+all: build
+
+## setup: Debian packages and .venv (idempotent)
+setup:
+	@scripts/setup.sh
+
+## build: debug build of berth and its tests (one build serves both)
+build:
+	$(SWIFT) build --build-tests
+
+## release: optimized build, for load and benchmarks
+release:
+	$(SWIFT) build -c release
+
+## run: serve samples/mysite through the whole stack on $(BIND) (serve mode, conf/berth.toml)
+run: setup build
+	@scripts/prepare-mysite.sh
+	@echo "berth: open http://$(BIND)/ (admin at /admin/); Ctrl-C stops"
+	$(BERTH) serve -c conf/berth.toml -b $(BIND)
+
+## dev: the developer loop on samples/mysite (reload on save, tracebacks in the browser)
+dev: setup build
+	@scripts/prepare-mysite.sh
+	$(BERTH) dev samples/mysite -b $(BIND)
+
+## check: validate the example configs
+check: build
+	$(BERTH) check -c conf/berth.toml
+	$(BERTH) check -c conf/dev.toml --mode dev
+
+## test: everything CI runs
+test: setup build test-swift test-python test-e2e
+
+test-swift:
+	$(SWIFT) test --skip-build
+
+test-python:
+	.venv/bin/python -m pytest -q python/tests
+
+test-e2e:
+	BERTH_BIN=$(abspath $(BERTH)) .venv/bin/python -m pytest -q tests/e2e
+
+clean:
+	rm -rf .build

@@ -1,0 +1,73 @@
+import Foundation
+import Testing
+
+@testable import HTTPFront
+
+@Suite("Static files, in memory")
+struct StaticTests {
+    let root: String
+    let site: StaticSite
+
+    init() throws {
+        root = NSTemporaryDirectory() + "berth-static-\(UUID().uuidString)"
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: root + "/sub", withIntermediateDirectories: true)
+        try fm.createDirectory(atPath: root + "/empty", withIntermediateDirectories: true)
+        try "hello file".write(toFile: root + "/a.txt", atomically: true, encoding: .utf8)
+        try "body{}".write(toFile: root + "/s.css", atomically: true, encoding: .utf8)
+        try "<p>index</p>".write(toFile: root + "/sub/index.html", atomically: true, encoding: .utf8)
+        try fm.createSymbolicLink(atPath: root + "/escape", withDestinationPath: "/etc/hostname")
+        site = StaticSite(roots: [root])
+    }
+
+    func get(_ path: String, headers: String = "") throws -> String {
+        let front = try FrontHarness(configuration: FrontConfiguration(route: { [site] p in
+            p.hasPrefix("/files/") ? .staticFiles(site, prefix: "/files/") : nil
+        }))
+        return try front.exchange("GET \(path) HTTP/1.1\r\nHost: h\r\n\(headers)\r\n")
+    }
+
+    func header(_ name: String, in response: String) -> String? {
+        response.split(separator: "\r\n").first { $0.lowercased().hasPrefix(name.lowercased() + ":") }
+            .map { String($0.dropFirst(name.count + 1)).trimmingCharacters(in: .whitespaces) }
+    }
+
+    @Test func servesAFileWithValidators() throws {
+        let out = try get("/files/a.txt")
+        #expect(statusLine(out) == "HTTP/1.1 200 OK")
+        #expect(header("Content-Type", in: out) == "text/plain; charset=utf-8")
+        #expect(header("Content-Length", in: out) == "10")
+        #expect(header("Last-Modified", in: out) != nil)
+        #expect(out.hasSuffix("<file 10 bytes>"))
+        #expect(header("Content-Type", in: try get("/files/s.css")) == "text/css; charset=utf-8")
+
+        let etag = try #require(header("ETag", in: out))
+        #expect(statusLine(try get("/files/a.txt", headers: "If-None-Match: \(etag)\r\n")) == "HTTP/1.1 304 Not Modified")
+        let modified = try #require(header("Last-Modified", in: out))
+        #expect(statusLine(try get("/files/a.txt", headers: "If-Modified-Since: \(modified)\r\n")) == "HTTP/1.1 304 Not Modified")
+        #expect(statusLine(try get("/files/a.txt", headers: "If-None-Match: \"other\"\r\n")) == "HTTP/1.1 200 OK")
+    }
+
+    @Test func directories() throws {
+        let redirect = try get("/files/sub?q=1")
+        #expect(statusLine(redirect) == "HTTP/1.1 301 Moved Permanently")
+        #expect(header("Location", in: redirect) == "/files/sub/?q=1")
+        #expect(try get("/files/sub/").hasSuffix("<file 12 bytes>"))
+        #expect(statusLine(try get("/files/empty/")) == "HTTP/1.1 403 Forbidden")
+    }
+
+    @Test func nothingOutsideTheRoot() throws {
+        #expect(statusLine(try get("/files/missing")) == "HTTP/1.1 404 Not Found")
+        #expect(statusLine(try get("/files/escape")) == "HTTP/1.1 403 Forbidden")
+        #expect(statusLine(try get("/files/%2e%2e/%2e%2e/etc/passwd")) == "HTTP/1.1 400 Bad Request")
+        #expect(statusLine(try get("/files/..%2f..%2fetc/passwd")) == "HTTP/1.1 400 Bad Request")
+    }
+
+    @Test func requestTargetNormalization() throws {
+        #expect(try RequestTarget("/a/./b//c/../d?x=1#f").normalizedPath == "/a/b/d")
+        #expect(try RequestTarget("/a/b/").normalizedPath == "/a/b/")
+        #expect(try RequestTarget("http://host:8000/p?q").normalizedPath == "/p")
+        #expect(try RequestTarget("/p?q=1#frag").query == "q=1")
+        #expect(throws: RequestTarget.Problem.self) { try RequestTarget("/a/../../b") }
+    }
+}

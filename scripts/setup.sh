@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what berth's build, samples and tests need on a Debian 12 machine, once:
+# Debian packages (as root), then .venv with the sample's and the tests' requirements.
+# Safe to run again: it only does what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_packages=()
+for package in python3-venv curl pkg-config; do
+    dpkg -s "$package" >/dev/null 2>&1 || need_packages+=("$package")
+done
+if [ ${#need_packages[@]} -gt 0 ]; then
+    echo "setup: installing Debian packages: ${need_packages[*]}"
+    if [ "$(id -u)" != 0 ]; then
+        echo "setup: run as root (or install ${need_packages[*]} yourself)" >&2
+        exit 1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_packages[@]}" >/dev/null
+fi
+
+# Debian's interpreter, not a pyenv shim: workers exec it, and containers must be able
+# to read it (pyenv lives under a 0700 home).
+if [ ! -x .venv/bin/python ]; then
+    echo "setup: creating .venv with /usr/bin/python3"
+    /usr/bin/python3 -m venv .venv
+fi
+stamp=.venv/.berth-requirements
+wanted=$(cat samples/mysite/requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+    echo "setup: installing Python requirements into .venv"
+    .venv/bin/pip install -q --disable-pip-version-check -r samples/mysite/requirements.txt -r requirements-dev.txt
+    echo "$wanted" > "$stamp"
+fi

@@ -1,0 +1,157 @@
+"""Fixtures that start the real berth binary on a free port and stop it cleanly.
+
+BERTH_BIN names the binary (the Makefile sets it); PYTHON is the project's .venv.
+"""
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "samples"
+VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
+BERTH_BIN = Path(os.environ.get("BERTH_BIN", ROOT / ".build" / "debug" / "berth"))
+LISTEN_RE = re.compile(r"berth: listening on http://([\d.]+):(\d+)")
+
+
+class Berth:
+    """A running berth process; its stdout and stderr are collected line by line."""
+
+    def __init__(self, args, cwd=None, env=None, ready_timeout=60.0):
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        self.args = [str(BERTH_BIN)] + [str(a) for a in args]
+        self.proc = subprocess.Popen(
+            self.args, cwd=cwd or ROOT, env=full_env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        )
+        self.stdout_lines, self.stderr_lines = [], []
+        self._lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._pump, args=(self.proc.stdout, self.stdout_lines), daemon=True),
+            threading.Thread(target=self._pump, args=(self.proc.stderr, self.stderr_lines), daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+        self.host, self.port = None, None
+        if ready_timeout:
+            self.wait_listening(ready_timeout)
+
+    def _pump(self, stream, lines):
+        for raw in iter(stream.readline, b""):
+            with self._lock:
+                lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
+
+    @property
+    def stdout(self):
+        with self._lock:
+            return "\n".join(self.stdout_lines)
+
+    @property
+    def stderr(self):
+        with self._lock:
+            return "\n".join(self.stderr_lines)
+
+    def wait_for(self, predicate, timeout=30.0, what="condition"):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"timed out waiting for {what}\nstdout:\n{self.stdout}\nstderr:\n{self.stderr}")
+
+    def wait_listening(self, timeout):
+        def listening():
+            m = LISTEN_RE.search(self.stdout)
+            if m:
+                self.host, self.port = m.group(1), int(m.group(2))
+                return True
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"berth exited with {self.proc.returncode} before listening\n"
+                    f"stdout:\n{self.stdout}\nstderr:\n{self.stderr}")
+            return False
+        self.wait_for(listening, timeout, "berth to listen")
+
+    @property
+    def url(self):
+        return f"http://{self.host}:{self.port}"
+
+    def worker_pids(self):
+        """PIDs of berth's direct children (its workers)."""
+        try:
+            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        except FileNotFoundError:
+            return []
+        pids = set(int(p) for p in children)
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            try:
+                pids.update(int(p) for p in (task / "children").read_text().split())
+            except FileNotFoundError:
+                pass
+        return sorted(pids)
+
+    def rss_kib(self):
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
+    def stop(self, sig=signal.SIGTERM, timeout=30.0):
+        """Stops berth with `sig` and returns its exit code; checks no worker outlives it."""
+        if self.proc.poll() is None:
+            workers = self.worker_pids()
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError(f"berth did not stop within {timeout}s\nstderr:\n{self.stderr}")
+            deadline = time.monotonic() + 5
+            alive = workers
+            while alive and time.monotonic() < deadline:
+                alive = [p for p in alive if _alive(p)]
+                time.sleep(0.02)
+            assert not alive, f"workers outlived berth: {alive}"
+        for t in self._threads:
+            t.join(5)
+        return self.proc.returncode
+
+
+def _alive(pid):
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+        return state != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.fixture
+def start_berth():
+    """start_berth(args..., cwd=, env=) → a running Berth; all are stopped at test end."""
+    started = []
+
+    def start(*args, **kwargs):
+        b = Berth(list(args), **kwargs)
+        started.append(b)
+        return b
+
+    yield start
+    for b in started:
+        if b.proc.poll() is None:
+            b.stop()
+
+
+@pytest.fixture
+def hello(start_berth):
+    """berth serving samples/hello with 2 workers."""
+    return start_berth("serve", "app:app", "--chdir", SAMPLES / "hello", "-w", "2",
+                       "-b", "127.0.0.1:0", "--python", VENV_PYTHON)
