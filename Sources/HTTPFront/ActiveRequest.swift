@@ -1,4 +1,5 @@
 import AppExchange
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 
@@ -39,10 +40,23 @@ final class ActiveRequest {
 }
 
 /// Carries an app's response from the gateway's thread to the connection's event loop.
+///
+/// Calls from another thread are queued in a mailbox and delivered in one hop: a worker's
+/// RESPONSE_START, BODY and END usually arrive together, and one wake-up of the
+/// connection's loop is much cheaper than three.
 final class AppResponseBridge: AppResponseWriter, @unchecked Sendable {
+    private enum Event {
+        case head(Int, String, [(name: String, value: String)])
+        case body(ByteBuffer)
+        case end
+        case failed(AppFailure)
+        case bodyWritability(Bool)
+    }
+
     private let loop: EventLoop
     private let handler: HTTPConnectionHandler
     private let request: ActiveRequest
+    private let mailbox = NIOLockedValueBox<(events: [Event], scheduled: Bool)>(([], false))
 
     init(loop: EventLoop, handler: HTTPConnectionHandler, request: ActiveRequest) {
         self.loop = loop
@@ -50,39 +64,52 @@ final class AppResponseBridge: AppResponseWriter, @unchecked Sendable {
         self.request = request
     }
 
-    private func run(_ body: @escaping @Sendable (HTTPConnectionHandler, ActiveRequest) -> Void) {
-        let handler = self.handler
-        let request = UnsafeTransfer(request)
+    private func post(_ event: Event) {
         if loop.inEventLoop {
-            body(handler, request.value)
-        } else {
-            loop.execute { body(handler, request.value) }
+            deliver(event)
+            handler.appFlush(request)
+            return
+        }
+        let schedule = mailbox.withLockedValue { box in
+            box.events.append(event)
+            defer { box.scheduled = true }
+            return !box.scheduled
+        }
+        guard schedule else { return }
+        loop.execute { [self] in
+            let events = mailbox.withLockedValue { box in
+                defer {
+                    box.events.removeAll(keepingCapacity: true)
+                    box.scheduled = false
+                }
+                return box.events
+            }
+            events.forEach(deliver)
+            handler.appFlush(request)
+        }
+    }
+
+    private func deliver(_ event: Event) {
+        switch event {
+        case .head(let status, let reason, let headers):
+            handler.appResponseHead(request, status: status, reason: reason, headers: headers)
+        case .body(let chunk): handler.appResponseBody(request, chunk)
+        case .end: handler.appResponseEnd(request)
+        case .failed(let failure): handler.appResponseFailed(request, failure)
+        case .bodyWritability(let writable): handler.appRequestBodyWritability(request, writable)
         }
     }
 
     func responseHead(status: Int, reason: String, headers: [(name: String, value: String)]) {
-        run { $0.appResponseHead($1, status: status, reason: reason, headers: headers) }
+        post(.head(status, reason, headers))
     }
 
-    func responseBody(_ chunk: ByteBuffer) {
-        run { $0.appResponseBody($1, chunk) }
-    }
+    func responseBody(_ chunk: ByteBuffer) { post(.body(chunk)) }
 
-    func responseEnd() {
-        run { $0.appResponseEnd($1) }
-    }
+    func responseEnd() { post(.end) }
 
-    func responseFailed(_ failure: AppFailure, responseStarted: Bool) {
-        run { $0.appResponseFailed($1, failure) }
-    }
+    func responseFailed(_ failure: AppFailure, responseStarted: Bool) { post(.failed(failure)) }
 
-    func requestBodyWritabilityChanged(_ writable: Bool) {
-        run { $0.appRequestBodyWritability($1, writable) }
-    }
+    func requestBodyWritabilityChanged(_ writable: Bool) { post(.bodyWritability(writable)) }
 }
 
-/// Moves a loop-confined reference into a closure that runs on that same loop.
-struct UnsafeTransfer<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
-}

@@ -41,7 +41,14 @@ extension HTTPConnectionHandler {
     func appResponseBody(_ request: ActiveRequest, _ chunk: ByteBuffer) {
         guard let context, current === request, request.responseStarted else { return }
         request.bytesSent += Int64(chunk.readableBytes)
-        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(chunk))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(chunk))), promise: nil)
+    }
+
+    /// Flushes what a batch of app events wrote (the end flushes by itself), and passes
+    /// backpressure to the app when the socket is full.
+    func appFlush(_ request: ActiveRequest) {
+        guard let context, current === request, request.responseStarted, !request.responseComplete else { return }
+        context.flush()
         if !context.channel.isWritable, case .app(let exchange) = request.kind {
             exchange.responseWritabilityChanged(false)
         }

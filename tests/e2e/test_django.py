@@ -13,6 +13,7 @@ one with DEBUG on that berth must refuse to serve.
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import time
 import uuid
@@ -117,6 +118,31 @@ def _get(berth, path, **kwargs):
     kwargs.setdefault("timeout", 30)
     kwargs.setdefault("allow_redirects", False)
     return requests.get(berth.url + path, **kwargs)
+
+
+def _processes_with_token(token):
+    """PIDs of live processes whose environment holds BERTH_E2E_TOKEN=token (berth's workers
+    inherit it), to prove nothing outlives a berth that exited by itself."""
+    needle = f"BERTH_E2E_TOKEN={token}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                state = (entry / "stat").read_text().split(")")[-1].split()[0]
+                if state != "Z":
+                    found.append(int(entry.name))
+        except OSError:
+            pass
+    return found
+
+
+def _wait_no_processes_with_token(token, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while _processes_with_token(token) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _processes_with_token(token), f"left running: {_processes_with_token(token)}"
 
 
 def _csrf_token(html):
@@ -288,7 +314,8 @@ def test_boom_is_a_bare_500_with_traceback_in_stderr(served):
 
 
 def test_serve_refuses_debug_true(site):
-    env = {**site["env"], "MYSITE_DEBUG": "1"}
+    token = uuid.uuid4().hex
+    env = {**site["env"], "MYSITE_DEBUG": "1", "BERTH_E2E_TOKEN": token}
     berth = Berth(["serve", "--django", "mysite.settings", "--chdir", MYSITE, "-w", "2",
                    "-b", "127.0.0.1:0", "--python", VENV_PYTHON], env=env, ready_timeout=None)
     try:
@@ -301,6 +328,37 @@ def test_serve_refuses_debug_true(site):
     assert rc != 0
     assert "DEBUG" in berth.stderr, berth.stderr
     assert "listening on" not in berth.stdout
+    _wait_no_processes_with_token(token)
+
+
+def test_serve_exits_when_the_app_fails_to_import(site, tmp_path):
+    """A project whose models.py has a syntax error: serve mode must not start (no crash
+    loop, no listening socket) and must say why."""
+    copy = tmp_path / "mysite"
+    shutil.copytree(MYSITE, copy, ignore=shutil.ignore_patterns(
+        "db.sqlite3", "staticfiles", "media", "__pycache__"))
+    models = copy / "gallery" / "models.py"
+    models.write_text(models.read_text() + "\ndef broken(:\n    pass\n")
+    token = uuid.uuid4().hex
+    berth = Berth(["serve", "--django", "mysite.settings", "--chdir", copy, "-w", "2",
+                   "-b", "127.0.0.1:0", "--python", VENV_PYTHON],
+                  env={**site["env"], "BERTH_E2E_TOKEN": token}, ready_timeout=None)
+    try:
+        rc = berth.proc.wait(30)
+    except subprocess.TimeoutExpired:
+        rc = None
+    finally:
+        if berth.proc.poll() is None:
+            berth.stop()
+    for t in berth._threads:
+        t.join(5)
+    assert rc is not None, ("berth serve kept running with an app that cannot be imported\n"
+                            f"stdout:\n{berth.stdout}\nstderr (last 40 lines):\n"
+                            + "\n".join(berth.stderr_lines[-40:]))
+    assert rc != 0
+    assert "SyntaxError" in berth.stderr and "models.py" in berth.stderr
+    assert "listening on" not in berth.stdout
+    _wait_no_processes_with_token(token)
 
 
 # ---------------------------------------------------------------- access log
@@ -322,12 +380,17 @@ def test_one_access_log_line_per_request(served):
     time.sleep(0.3)  # a duplicate line would arrive about now
     lines = lines_for_marker()
     assert len(lines) == len(requests_made), "\n".join(lines)
-    for (path, status), line in zip(requests_made, lines):
+    by_uri = {}
+    for line in lines:
         m = ACCESS_RE.match(line)
         assert m, f"not an access log line: {line!r}"
-        assert m["method"] == "GET" and m["uri"] == path and int(m["status"]) == status, line
+        by_uri.setdefault(m["uri"], []).append(m)
+    for path, status in requests_made:
+        assert len(by_uri.get(path, [])) == 1, f"{path}: {by_uri.get(path)}\n" + "\n".join(lines)
+        m = by_uri[path][0]
+        assert m["method"] == "GET" and int(m["status"]) == status, m.string
         assert m["remote"] == "127.0.0.1"
-        assert f'"e2e-{marker}"' in line
+        assert f'"e2e-{marker}"' in m.string
 
 
 # ---------------------------------------------------------------- other ways to start
