@@ -1,4 +1,5 @@
 import Container
+import LinuxSystem
 import NIOCore
 
 /// One worker process as the pool sees it. Confined to the pool's event loop.
@@ -22,6 +23,12 @@ final class Worker: @unchecked Sendable {
     /// The text of a BOOT_ERROR frame, when the app failed to import.
     var bootError: String?
     var requestsServed = 0
+    /// It sent READY at some point (a worker that exits before that failed to boot).
+    var becameReady = false
+    /// Asked to stop (STOP frame): its exit is expected.
+    var retiring = false
+    /// Set once the process has been reaped.
+    var exitStatus: ExitStatus?
 
     init(id: Int, generation: Int, pid: Int32) {
         self.id = id

@@ -81,6 +81,7 @@ extension WorkerPool {
         let bootMillis = (NIODeadline.now() - worker.startedAt).nanoseconds / 1_000_000
         logger.info("\(worker.label) ready in \(bootMillis) ms")
         worker.state = .idle
+        worker.becameReady = true
         onReady?(facts)
         workerAvailable(worker)
         if let promise = startPromise,
@@ -112,6 +113,7 @@ extension WorkerPool {
     /// Asks a worker to stop once it is idle (STOP frame); it exits by itself.
     func retire(_ worker: Worker) {
         worker.state = .stopping
+        worker.retiring = true
         idle.removeAll { $0 === worker }
         guard let channel = worker.channel else {
             Processes.signal(worker.pid, SIGTERM)
@@ -135,20 +137,26 @@ extension WorkerPool {
         if case .dead = worker.state {} else { worker.state = .dead }
         idle.removeAll { $0 === worker }
         worker.channel = nil
-        Processes.signal(worker.pid, SIGKILL)
+        // A worker whose socket closed is exiting; one that lingers is killed.
+        if worker.exitStatus == nil {
+            loop.scheduleTask(in: .seconds(2)) {
+                if worker.exitStatus == nil { Processes.signal(worker.pid, SIGKILL) }
+            }
+        }
     }
 
     func workerFailed(_ worker: Worker, error: Error) {
         logger.error("\(worker.label): protocol error: \(error); killing it")
+        kill(worker)
         workerDisconnected(worker)
     }
 
     /// The process was reaped. Boot failures stop the respawn loop; crashes are replaced.
     func workerExited(_ worker: Worker, status: ExitStatus) {
-        let wasBooting: Bool
-        if case .booting = worker.state { wasBooting = true } else { wasBooting = false }
-        let expected: Bool
-        if case .stopping = worker.state { expected = true } else { expected = stopping }
+        worker.exitStatus = status
+        let retired = worker.retiring
+        let wasBooting = !worker.becameReady && !retired
+        let expected = retired || stopping
         workerDisconnected(worker)
         workers.removeAll { $0 === worker }
 
@@ -182,13 +190,16 @@ extension WorkerPool {
 
     func bootFailed(message: String) {
         let failure = BootFailure(message: message)
+        let starting = startPromise != nil
         if let promise = startPromise {
             startPromise = nil
             promise.fail(failure)
         }
         switch configuration.bootFailurePolicy {
         case .fatal:
-            onBootFailure?(failure)
+            // While starting, whoever awaits `start()` reports it; afterwards, the callback.
+            bootError = message
+            if !starting { onBootFailure?(failure) }
         case .waitForReload:
             bootError = message
         }

@@ -7,11 +7,9 @@ without writing into samples/, the tests copy them byte for byte into a temporar
 mirrors the repository layout around conf/ (.venv and every entry of samples/mysite are
 symlinks to the real ones) and create staticfiles/ there.
 """
-import os
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 

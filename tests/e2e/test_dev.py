@@ -6,7 +6,6 @@ database is migrated once per module and copied. MYSITE_STATIC_ROOT points at a 
 that never exists, so whatever /static/ serves comes from the app static dirs.
 """
 import os
-import re
 import shutil
 import signal
 import subprocess
