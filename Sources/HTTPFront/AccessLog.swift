@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import LinuxSystem
 import NIOConcurrencyHelpers
 
 /// One line per request in nginx's "combined" format, followed by the request time in
@@ -47,17 +48,7 @@ public final class AccessLog: Sendable {
         let seconds = (e.seconds * 1000).rounded() / 1000
         var line = "\(e.remote) - - [\(HTTPDate.logNow())] \"\(escape(e.method)) \(escape(e.uri)) \(e.version)\" "
         line += "\(e.status) \(e.bytes) \"\(escape(e.referer ?? "-"))\" \"\(escape(e.userAgent ?? "-"))\" \(seconds) \(e.requestID)\n"
-        lock.withLock {
-            var utf8 = Array(line.utf8)
-            var offset = 0
-            while offset < utf8.count {
-                let n = utf8.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return }
-                offset += n
-            }
-            utf8.removeAll()
-        }
+        lock.withLock { Descriptors.writeAll(fd, line) }
     }
 
     /// Escapes `"`, `\` and control bytes like nginx's `\xHH`, so a line stays one line.

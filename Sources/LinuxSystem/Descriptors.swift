@@ -19,6 +19,21 @@ public enum Descriptors {
         _ = Glibc.close(fd)
     }
 
+    /// Writes all of `text` to `fd` (a log or a terminal), retrying EINTR and short writes;
+    /// stops quietly on any other error: a log line must never take the server down.
+    public static func writeAll(_ fd: Int32, _ text: String) {
+        var bytes = Array(text.utf8)
+        bytes.withUnsafeMutableBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return }
+                offset += n
+            }
+        }
+    }
+
     /// Sets SO_SNDBUF and SO_RCVBUF of a socket (the kernel doubles and caps the value).
     public static func setBufferSizes(_ fd: Int32, bytes: Int32) throws(SystemError) {
         var value = bytes

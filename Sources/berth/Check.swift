@@ -1,4 +1,5 @@
 import ArgumentParser
+import LinuxSystem
 import BerthConfig
 
 /// `berth check -c FILE`: validate a config without serving.
@@ -35,6 +36,6 @@ func printError(_ text: String) {
 
 struct StandardError: TextOutputStream {
     mutating func write(_ string: String) {
-        FileHandleWriter.write(2, string)
+        Descriptors.writeAll(2, string)
     }
 }
