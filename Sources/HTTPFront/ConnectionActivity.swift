@@ -10,7 +10,13 @@ final class ConnectionActivity: @unchecked Sendable {
         case body
         /// The request is in; the app's own timeout applies.
         case waiting
+        /// The response is out and the connection closes once the client stops sending
+        /// (a lingering close): a short timeout between reads.
+        case lingering
     }
+
+    /// How long a lingering close waits for more of an unwanted body.
+    static let lingerTimeout: Double = 2
 
     enum Expiry {
         case none
@@ -18,6 +24,8 @@ final class ConnectionActivity: @unchecked Sendable {
         case idle
         /// A request head or body too slow: 408.
         case slowRequest
+        /// A lingering close waited long enough: close.
+        case lingerOver
     }
 
     private(set) var phase = Phase.idle
@@ -45,6 +53,11 @@ final class ConnectionActivity: @unchecked Sendable {
 
     func enterWaiting() { phase = .waiting }
 
+    func enterLingering() {
+        phase = .lingering
+        lastBodyRead = .now()
+    }
+
     func expired(_ configuration: FrontConfiguration) -> Expiry {
         let now = NIODeadline.now()
         switch phase {
@@ -57,6 +70,8 @@ final class ConnectionActivity: @unchecked Sendable {
             return configuration.bodyTimeout > 0 && now - lastBodyRead > .fromSeconds(configuration.bodyTimeout) ? .slowRequest : .none
         case .waiting:
             return .none
+        case .lingering:
+            return now - lastBodyRead > .fromSeconds(Self.lingerTimeout) ? .lingerOver : .none
         }
     }
 }

@@ -77,9 +77,12 @@ extension HTTPConnectionHandler {
     }
 
     func appRequestBodyWritability(_ request: ActiveRequest, _ writable: Bool) {
-        guard let context, current === request, !request.requestComplete else { return }
-        context.channel.setOption(ChannelOptions.autoRead, value: writable).whenSuccess {
-            if writable { context.read() }
+        guard let context, current === request else { return }
+        if writable {
+            resumeReading(context)
+        } else if !request.requestComplete && !readingPaused {
+            readingPaused = true
+            _ = context.channel.setOption(ChannelOptions.autoRead, value: false)
         }
     }
 
@@ -93,33 +96,58 @@ extension HTTPConnectionHandler {
         } else if request.head.version.isBefore11 {
             headers.replaceOrAdd(name: "Connection", value: "keep-alive")
         }
-        let responseStatus = HTTPResponseStatus(statusCode: status, reasonPhrase: reason ?? ErrorPage.reasonPhrase(status))
-        return HTTPResponseHead(version: request.head.version, status: responseStatus, headers: headers)
+        return HTTPResponseHead(version: request.head.version, status: Self.status(status, reason: reason ?? ErrorPage.reasonPhrase(status)), headers: headers)
     }
 
-    /// Writes the end of the response; once flushed, logs it and either readies the
-    /// connection for the next request or closes it.
+    /// The status with the app's (or berth's) reason phrase. NIO's named statuses carry
+    /// their own phrases, so a different one needs `.custom` — except for the statuses
+    /// that have no body, which NIO recognises by name.
+    static func status(_ code: Int, reason: String) -> HTTPResponseStatus {
+        let standard = HTTPResponseStatus(statusCode: code)
+        guard !reason.isEmpty, reason != standard.reasonPhrase, code >= 200, standard.mayHaveResponseBody else {
+            return standard
+        }
+        return .custom(code: UInt(code), reasonPhrase: reason)
+    }
+
+    /// Writes the end of the response, logs it, and either readies the connection for the
+    /// next request or closes it.
+    ///
+    /// The state is settled before `.end` is written: writing it makes the pipelining
+    /// handler hand over the next buffered request at once, inside that write.
     func finishResponse(_ request: ActiveRequest) {
         guard let context else { return }
         request.responseComplete = true
-        let promise = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: promise)
         log(request)
         if !request.requestComplete && !request.hasBody {
             // A bodyless request whose end has not been read yet: `requestEnd` finishes up.
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             return
         }
         if request.keepAlive {
             current = nil
             activity.enterIdle()
+            resumeReading(context)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         } else if request.requestComplete {
-            promise.futureResult.whenComplete { _ in context.close(promise: nil) }
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
         } else {
-            // Read and drop the rest of the body (up to a limit), then close.
+            // The body is still coming: read and drop it (up to a limit and a lingering
+            // timeout), then close — closing with unread data would reset the connection
+            // and could destroy the response before the client reads it.
             discardingBody = true
             discardedBytes = 0
-            context.channel.setOption(ChannelOptions.autoRead, value: true).whenSuccess { context.read() }
+            activity.enterLingering()
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            resumeReading(context)
         }
+    }
+
+    /// Undoes request-body backpressure: the next request, or the rest of this body, must be read.
+    func resumeReading(_ context: ChannelHandlerContext) {
+        guard readingPaused else { return }
+        readingPaused = false
+        context.channel.setOption(ChannelOptions.autoRead, value: true).whenSuccess { context.read() }
     }
 
     func sendError(_ request: ActiveRequest, status: Int, context: ChannelHandlerContext) {

@@ -18,6 +18,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// the connection closes (a lingering close, so the client sees the response).
     var discardingBody = false
     var discardedBytes: Int64 = 0
+    /// Reading is off because the app cannot take the request body as fast as it comes.
+    var readingPaused = false
     private var timer: RepeatedTask?
     private static let requestCounter = Atomic<UInt64>(0)
     private static let idPrefix = String(UInt32.random(in: 0...UInt32.max), radix: 36)
@@ -239,7 +241,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         switch activity.expired(configuration) {
         case .none:
             break
-        case .idle:
+        case .idle, .lingerOver:
             context.close(promise: nil)
         case .slowRequest:
             if let request = current, request.responseStarted {

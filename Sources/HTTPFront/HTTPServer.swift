@@ -109,27 +109,40 @@ public final class HTTPServer: Sendable {
 
 /// The open client connections, for a graceful stop.
 final class ConnectionRegistry: Sendable {
-    private let channels = NIOLockedBox([ObjectIdentifier: Channel]())
+    private struct State {
+        var channels: [ObjectIdentifier: Channel] = [:]
+        var quiesced: Set<ObjectIdentifier> = []
+    }
+    private let state = NIOLockedBox(State())
 
-    var count: Int { channels.withLockedValue { $0.count } }
+    var count: Int { state.withLockedValue { $0.channels.count } }
 
     func add(_ channel: Channel) {
         let id = ObjectIdentifier(channel)
-        channels.withLockedValue { $0[id] = channel }
+        state.withLockedValue { $0.channels[id] = channel }
         channel.closeFuture.whenComplete { [self] _ in
-            _ = channels.withLockedValue { $0.removeValue(forKey: id) }
+            state.withLockedValue { state in
+                state.channels.removeValue(forKey: id)
+                state.quiesced.remove(id)
+            }
         }
     }
 
-    /// Asks each connection to close once it is between requests.
+    /// Asks each connection, once, to close when it is between requests (NIO's pipelining
+    /// handler takes one quiesce event per connection).
     func closeIdle() {
-        for channel in channels.withLockedValue({ Array($0.values) }) {
+        let fresh = state.withLockedValue { state -> [Channel] in
+            let ids = state.channels.keys.filter { !state.quiesced.contains($0) }
+            state.quiesced.formUnion(ids)
+            return ids.compactMap { state.channels[$0] }
+        }
+        for channel in fresh {
             channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
         }
     }
 
     func closeAll() {
-        for channel in channels.withLockedValue({ Array($0.values) }) { channel.close(promise: nil) }
+        for channel in state.withLockedValue({ Array($0.channels.values) }) { channel.close(promise: nil) }
     }
 }
 

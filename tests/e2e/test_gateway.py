@@ -54,13 +54,14 @@ class RssSampler:
 
 
 def warm_up(berth):
-    """A few requests so lazily allocated buffers count in the idle RSS."""
-    s = requests.Session()
+    """A few requests so lazily allocated buffers count in the idle RSS.
+
+    Each on its own connection: keep-alive after an upload is tested separately
+    (test_keepalive_request_after_uploads)."""
     for _ in range(5):
-        assert s.get(berth.url + "/", timeout=TIMEOUT).status_code == 200
-    assert s.post(berth.url + "/upload", data=os.urandom(1 << 20), timeout=TIMEOUT).status_code == 200
-    assert len(s.get(berth.url + "/stream?n=2000000", timeout=TIMEOUT).content) == 2000000
-    s.close()
+        assert requests.get(berth.url + "/", timeout=TIMEOUT).status_code == 200
+    assert requests.post(berth.url + "/upload", data=os.urandom(1 << 20), timeout=TIMEOUT).status_code == 200
+    assert len(requests.get(berth.url + "/stream?n=2000000", timeout=TIMEOUT).content) == 2000000
     time.sleep(0.2)
 
 
@@ -151,6 +152,49 @@ def test_download_100mb_slow_reader_backpressure(hello):
     assert rss.peak - idle < RSS_BUDGET_KIB, f"RSS grew from {idle} KiB to {rss.peak} KiB during the download"
 
 
+def test_echo_large_body_while_client_not_reading(hello):
+    """Request-body backpressure: the client uploads to /echo but does not read the echo
+    for a while, so the worker blocks writing and stops reading; berth must then stop
+    reading the client rather than buffer the upload."""
+    warm_up(hello)
+    idle = hello.rss_kib()
+    total = 64 << 20
+    piece = os.urandom(1 << 16)
+    sock = socket.create_connection((hello.host, hello.port), timeout=TIMEOUT)
+    sent = {"n": 0}
+
+    def send():
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % total)
+        for _ in range(total // len(piece)):
+            sock.sendall(piece)
+            sent["n"] += len(piece)
+
+    with RssSampler(hello) as rss:
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        time.sleep(2.0)
+        stalled_at, stalled_peak = sent["n"], rss.peak
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            buf += sock.recv(65536)
+        head, _, body = buf.partition(b"\r\n\r\n")
+        received = len(body)
+        digest = hashlib.sha256(body)
+        while received < total:
+            data = sock.recv(1 << 20)
+            assert data, f"connection closed after {received} bytes"
+            received += len(data)
+            digest.update(data)
+        sender.join(TIMEOUT)
+    sock.close()
+    assert head.startswith(b"HTTP/1.1 200 "), head
+    assert received == total
+    assert digest.hexdigest() == hashlib.sha256(piece * (total // len(piece))).hexdigest()
+    assert stalled_at < total, "the whole upload was accepted while nobody read the echo"
+    assert stalled_peak - idle < RSS_BUDGET_KIB, f"RSS grew from {idle} KiB to {stalled_peak} KiB while stalled"
+    assert rss.peak - idle < RSS_BUDGET_KIB, f"RSS grew from {idle} KiB to {rss.peak} KiB"
+
+
 def test_echo_5mb_roundtrip(hello):
     body = os.urandom(5 * 1024 * 1024)
     r = requests.post(hello.url + "/echo", data=body, headers={"Content-Type": "application/x-test"},
@@ -163,6 +207,33 @@ def test_echo_5mb_roundtrip(hello):
     r = requests.post(hello.url + "/echo", data=iter([body[:3_000_000], body[3_000_000:]]), timeout=TIMEOUT)
     assert r.status_code == 200
     assert r.content == body
+
+
+def test_keepalive_request_after_uploads(hello):
+    """After an upload, the next request on the same keep-alive connection is answered.
+
+    Uploads that outrun the worker make berth pause reading the client; it must resume
+    once the body is done, whatever order the body's end and the worker's socket
+    draining happen in. The race is timing-dependent, so it is tried many times."""
+    body = os.urandom(4 << 20)
+    digest = hashlib.sha256(body).hexdigest()
+
+    def loop(n):
+        stuck = []
+        for i in range(20):
+            with requests.Session() as s:
+                r = s.post(hello.url + "/upload", data=body, timeout=TIMEOUT)
+                assert r.json() == {"bytes": len(body), "sha256": digest}
+                try:
+                    r = s.get(hello.url + "/", timeout=3)
+                    assert r.status_code == 200 and r.content == b"Hello, world!"
+                except requests.exceptions.ReadTimeout:
+                    stuck.append((n, i))
+        return stuck
+
+    with concurrent.futures.ThreadPoolExecutor(4) as ex:
+        stuck = [x for got in ex.map(loop, range(4)) for x in got]
+    assert not stuck, f"{len(stuck)} of 80 keep-alive requests after an upload got no answer in 3 s"
 
 
 # --------------------------------------------------------------------------- failures
@@ -423,7 +494,21 @@ def test_unix_socket_listener(start_berth):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.settimeout(TIMEOUT)
         s.connect(path)
-        s.sendall(b"GET /environ HTTP/1.1\r\nHost: unix\r\n\r\nGET / HTTP/1.1\r\nHost: unix\r\nConnection: close\r\n\r\n")
+        # Two requests, one after the other, on one keep-alive connection.
+        s.sendall(b"GET /environ HTTP/1.1\r\nHost: unix\r\n\r\n")
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += s.recv(65536)
+        head, _, rest = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n"), head
+        length = int(re.search(rb"(?i)content-length: (\d+)", head).group(1))
+        while len(rest) < length:
+            rest += s.recv(65536)
+        env = json.loads(rest)
+        assert env["PATH_INFO"] == "/environ"
+        assert env["wsgi.url_scheme"] == "http"
+        assert env["SERVER_PROTOCOL"] == "HTTP/1.1"
+        s.sendall(b"GET / HTTP/1.1\r\nHost: unix\r\nConnection: close\r\n\r\n")
         data = b""
         while True:
             chunk = s.recv(65536)
@@ -432,13 +517,7 @@ def test_unix_socket_listener(start_berth):
             data += chunk
         s.close()
         assert data.startswith(b"HTTP/1.1 200 OK\r\n"), data[:300]
-        head, _, rest = data.partition(b"\r\n\r\n")
-        length = int(re.search(rb"(?i)content-length: (\d+)", head).group(1))
-        env = json.loads(rest[:length])
-        assert env["PATH_INFO"] == "/environ"
-        assert env["wsgi.url_scheme"] == "http"
-        assert rest[length:].startswith(b"HTTP/1.1 200 OK\r\n")
-        assert rest.endswith(b"Hello, world!")
+        assert data.endswith(b"\r\n\r\nHello, world!")
 
         out = subprocess.run(["curl", "-s", "--max-time", "10", "--unix-socket", path, "http://localhost/pid"],
                              capture_output=True, timeout=20)
