@@ -6,12 +6,12 @@ struct Berth: AsyncParsableCommand {
 
     static let configuration = CommandConfiguration(
         commandName: "berth",
-        abstract: "Serve Django and other WSGI apps: static files, app workers and isolation in one program.",
+        abstract: "Serve Django and other WSGI apps: static files and app workers in one program.",
         discussion: """
-            berth dev [DIR]                 develop: one worker, reload on save, tracebacks in the browser
-            berth serve MODULE:CALLABLE     production, gunicorn-style flags
-            berth serve -c conf/berth.toml  production, from a config file
-            berth check -c conf/berth.toml  validate a config without serving
+            berth dev [DIR]              develop: reload on save, tracebacks in the browser
+            berth serve MODULE:CALLABLE  production, with gunicorn-style flags
+            berth serve -c berth.toml    production, from a config file
+            berth check -c berth.toml    validate a config without serving
             """,
         version: version,
         subcommands: [Dev.self, Serve.self, Check.self])

@@ -7,10 +7,13 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve an app in production: a worker pool, static files, an access log.",
         discussion: """
-            With a config file:   berth serve -c conf/berth.toml
-            Like gunicorn:        berth serve mysite.wsgi:application --chdir samples/mysite -w 4 -b 127.0.0.1:8000 \\
-                                      --static /static/=samples/mysite/staticfiles
-            Flags override the file. SIGTERM or SIGINT stop gracefully; SIGHUP starts fresh workers.
+            Examples:
+              berth serve -c conf/berth.toml
+              berth serve mysite.wsgi:application --chdir mysite -w 4 -b :8000
+              berth serve --django mysite.settings --static /static/=staticfiles
+
+            Flags override the config file. SIGTERM or SIGINT stop gracefully (in-flight
+            requests finish); SIGHUP starts fresh workers.
             """)
 
     @Argument(help: "The WSGI app as MODULE:CALLABLE (or MODULE:FACTORY()).")
@@ -22,22 +25,22 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "A Django settings module; berth loads its WSGI_APPLICATION.")
     var django: String?
 
-    @Option(help: "Change to this directory before loading the app (it goes first on sys.path).")
+    @Option(help: settingHelp("--chdir", "Change to this directory before loading the app (it goes first on sys.path)."))
     var chdir: String?
 
-    @Option(name: [.short, .customLong("workers")], help: "Number of worker processes.")
+    @Option(name: [.short, .customLong("workers")], help: settingHelp("--workers", "Number of worker processes."))
     var workers: Int?
 
-    @Option(name: [.short, .customLong("bind")], help: "Listen on HOST:PORT, [IPv6]:PORT or unix:PATH (repeatable).")
+    @Option(name: [.short, .customLong("bind")], help: settingHelp("--bind", "Listen on HOST:PORT, [IPv6]:PORT or unix:PATH.", repeatable: true))
     var bind: [String] = []
 
-    @Option(name: .customLong("static"), help: "Serve URL_PREFIX from DIR, e.g. /static/=staticfiles (repeatable).")
+    @Option(name: .customLong("static"), help: "Serve URL_PREFIX from the files in DIR, e.g. /static/=staticfiles. Repeatable.")
     var statics: [String] = []
 
-    @Option(help: "The Python interpreter for workers (a venv's bin/python).")
+    @Option(help: settingHelp("--python", "The Python interpreter for workers (a venv's bin/python)."))
     var python: String?
 
-    @Option(name: .customLong("access-log"), help: "Access log: - (stdout), off, or a file path.")
+    @Option(name: .customLong("access-log"), help: settingHelp("--access-log", "Access log: - (stdout), off, or a file path."))
     var accessLog: String?
 
     func run() async throws {
@@ -67,4 +70,12 @@ struct Serve: AsyncParsableCommand {
         }
         try await Runner.run(config: loaded, mode: .serve)
     }
+}
+
+/// Help for a flag from the setting it overrides (docs/configuration.md comes from the same
+/// declaration), falling back to `fallback` for flags that set no config key.
+func settingHelp(_ flag: String, _ fallback: String, repeatable: Bool = false) -> ArgumentHelp {
+    var text = ConfigDocs.flagHelp(flag) ?? fallback
+    if repeatable { text += " Repeatable." }
+    return ArgumentHelp(text)
 }
