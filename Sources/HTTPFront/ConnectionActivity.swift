@@ -29,6 +29,8 @@ final class ConnectionActivity: @unchecked Sendable {
     }
 
     private(set) var phase = Phase.idle
+    /// The connection's byte watcher (same loop); weak: the pipeline owns it.
+    weak var watcher: ByteWatcher?
     private var phaseStart = NIODeadline.now()
     private var firstByteAt: NIODeadline?
     private var lastBodyRead = NIODeadline.now()
@@ -81,11 +83,35 @@ extension TimeAmount {
 }
 
 /// Sits first in the pipeline and tells the connection's activity that bytes arrived.
+/// It can also answer below the HTTP codec: for a request whose head never completed,
+/// the HTTP handlers have no request to respond to.
 final class ByteWatcher: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
     let activity: ConnectionActivity
+    private var context: ChannelHandlerContext?
 
-    init(activity: ConnectionActivity) { self.activity = activity }
+    init(activity: ConnectionActivity) {
+        self.activity = activity
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        activity.watcher = self
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        activity.watcher = nil
+    }
+
+    /// Writes `response` as raw bytes, then closes the connection.
+    func sendRawAndClose(_ response: String) {
+        guard let context else { return }
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: response))).whenComplete { _ in
+            context.close(promise: nil)
+        }
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         activity.noteBytes()

@@ -246,6 +246,18 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         case .slowRequest:
             if let request = current, request.responseStarted {
                 context.close(promise: nil)
+            } else if current == nil {
+                // The head never completed: no request reached the HTTP handlers, so answer
+                // below them.
+                let page = ErrorPage.html(status: 408, reason: "Request Timeout")
+                let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "-")
+                let request = ActiveRequest(head: head, requestID: nextRequestID(), kind: .deferred(.error(status: 408, headers: [])), hasBody: false)
+                request.status = 408
+                request.bytesSent = Int64(page.utf8.count)
+                log(request)
+                activity.watcher?.sendRawAndClose(
+                    "HTTP/1.1 408 Request Timeout\r\nContent-Type: text/html; charset=utf-8\r\n"
+                        + "Content-Length: \(page.utf8.count)\r\nDate: \(HTTPDate.now())\r\nConnection: close\r\n\r\n\(page)")
             } else {
                 let head = current?.head ?? HTTPRequestHead(version: .http1_1, method: .GET, uri: "-")
                 if let request = current, case .app(let exchange) = request.kind { exchange.cancel() }
