@@ -45,10 +45,10 @@ class Response:
 class Worker:
     """A worker subprocess and the gateway end of its socketpair."""
 
-    def __init__(self, *args, chdir=APPS_DIR, env=None, ready=True):
+    def __init__(self, *args, chdir=APPS_DIR, env=None, ready=True, python_flags=()):
         self.sock, theirs = socket.socketpair()
         self.log = tempfile.TemporaryFile('a+b')  # O_APPEND: our seeks never race its writes
-        cmd = [sys.executable, '-c', TRAMPOLINE, str(theirs.fileno()),
+        cmd = [sys.executable, '-c', TRAMPOLINE, str(theirs.fileno()), *python_flags,
                '-m', 'berth_worker', '--fd', '3', *args]
         if chdir:
             cmd += ['--chdir', chdir]

@@ -41,9 +41,9 @@ class ReadyTest(unittest.TestCase):
 
 class BootErrorTest(unittest.TestCase):
 
-    def boot_error(self, *args, chdir=None):
+    def boot_error(self, *args, chdir=None, python_flags=()):
         kw = {'chdir': chdir} if chdir else {}
-        with Worker(*args, ready=False, **kw) as w:
+        with Worker(*args, ready=False, python_flags=python_flags, **kw) as w:
             text = w.expect(BOOT_ERROR).decode()
             self.assertEqual(w.wait(), 3)
             self.assertIn(text, w.output())
@@ -93,12 +93,8 @@ class BootErrorTest(unittest.TestCase):
         self.assertIn('FileNotFoundError', text.splitlines()[0])
 
     def test_missing_django(self):
-        try:
-            import django  # noqa: F401
-            self.skipTest('Django is installed')
-        except ImportError:
-            pass
-        text = self.boot_error('--django', 'mysite.settings')
+        # -S: no site-packages, so no Django even where the venv has it.
+        text = self.boot_error('--django', 'mysite.settings', python_flags=('-S',))
         self.assertEqual(text.splitlines()[0],
                          "cannot load app for Django settings 'mysite.settings': "
                          "ModuleNotFoundError: No module named 'django'")
