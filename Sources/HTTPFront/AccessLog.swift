@@ -45,7 +45,9 @@ public final class AccessLog: Sendable {
     }
 
     func write(_ e: Entry) {
-        let seconds = (e.seconds * 1000).rounded() / 1000
+        // Milliseconds as nginx's $request_time prints them: 0.001
+        let millis = Int((e.seconds * 1000).rounded())
+        let seconds = "\(millis / 1000).\(String(millis % 1000).leftPadded(to: 3))"
         var line = "\(e.remote) - - [\(HTTPDate.logNow())] \"\(escape(e.method)) \(escape(e.uri)) \(e.version)\" "
         line += "\(e.status) \(e.bytes) \"\(escape(e.referer ?? "-"))\" \"\(escape(e.userAgent ?? "-"))\" \(seconds) \(e.requestID)\n"
         lock.withLock { Descriptors.writeAll(fd, line) }
