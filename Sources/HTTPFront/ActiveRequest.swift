@@ -54,8 +54,10 @@ final class AppResponseBridge: AppResponseWriter, @unchecked Sendable {
     }
 
     private let loop: EventLoop
-    private let handler: HTTPConnectionHandler
-    private let request: ActiveRequest
+    // Weak: the request holds its exchange, which holds this bridge. Once the connection
+    // moves on, late events have no one to go to and are dropped.
+    private weak var handler: HTTPConnectionHandler?
+    private weak var request: ActiveRequest?
     private let mailbox = NIOLockedValueBox<(events: [Event], scheduled: Bool)>(([], false))
 
     init(loop: EventLoop, handler: HTTPConnectionHandler, request: ActiveRequest) {
@@ -67,7 +69,7 @@ final class AppResponseBridge: AppResponseWriter, @unchecked Sendable {
     private func post(_ event: Event) {
         if loop.inEventLoop {
             deliver(event)
-            handler.appFlush(request)
+            flush()
             return
         }
         let schedule = mailbox.withLockedValue { box in
@@ -85,11 +87,16 @@ final class AppResponseBridge: AppResponseWriter, @unchecked Sendable {
                 return box.events
             }
             events.forEach(deliver)
-            handler.appFlush(request)
+            flush()
         }
     }
 
+    private func flush() {
+        if let handler, let request { handler.appFlush(request) }
+    }
+
     private func deliver(_ event: Event) {
+        guard let handler, let request else { return }
         switch event {
         case .head(let status, let reason, let headers):
             handler.appResponseHead(request, status: status, reason: reason, headers: headers)

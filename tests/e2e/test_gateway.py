@@ -529,3 +529,24 @@ def test_unix_socket_listener(start_berth):
         if os.path.exists(path):
             os.unlink(path)
         os.rmdir(d)
+
+
+def test_app_requests_do_not_grow_berth_memory(hello):
+    """Each app request's objects are freed: berth's RSS stays flat over thousands of them.
+
+    A reference cycle between a request, its exchange and the response bridge once leaked
+    about 1.6 KB per request (≈ 8 MB over this test).
+    """
+    conn = http.client.HTTPConnection(hello.host, hello.port, timeout=10)
+
+    def burst(n):
+        for _ in range(n):
+            conn.request("GET", "/")
+            r = conn.getresponse()
+            assert r.status == 200 and r.read() == b"Hello, world!"
+
+    burst(1000)  # warm up: allocator pools, caches
+    before = hello.rss_kib()
+    burst(5000)
+    grown = hello.rss_kib() - before
+    assert grown < 3000, f"berth's RSS grew {grown} KiB over 5000 requests"
