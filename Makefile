@@ -50,3 +50,14 @@ test-e2e:
 
 clean:
 	rm -rf .build
+
+## bench: berth against nginx, gunicorn, uWSGI and Granian (~11 min; installs the anchors
+## and builds berth in release mode first); writes bench/results/ and docs/performance.md
+bench: setup
+	BENCH_MAKE_COMMAND="make bench" /usr/bin/python3 bench/run.py
+
+## bench-quick: the same in ~3 minutes (fewer, shorter rounds; no 100 KiB workload)
+bench-quick: setup
+	BENCH_MAKE_COMMAND="make bench-quick" /usr/bin/python3 bench/run.py --quick
+
+.PHONY: bench bench-quick
