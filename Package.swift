@@ -23,6 +23,9 @@ let package = Package(
         // The only C we write: tiny shims the Swift side cannot express (fd passing helpers,
         // the post-clone child routine of the isolation issue).
         .target(name: "CBerthLinux"),
+        // libseccomp: the parent compiles the worker's seccomp profile to BPF with it.
+        .systemLibrary(
+            name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
         // Swift syscall wrappers: EINTR retried, errors name the call and its object.
         .target(name: "LinuxSystem", dependencies: ["CBerthLinux"]),
         // Config model, TOML loading, validation with errors that name the key.
@@ -33,7 +36,7 @@ let package = Package(
             name: "AppExchange",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         // Spawning workers: today plain processes, tomorrow containers.
-        .target(name: "Container", dependencies: ["LinuxSystem"]),
+        .target(name: "Container", dependencies: ["LinuxSystem", "CSeccomp"]),
         // Worker protocol, pool, supervisor.
         .target(
             name: "Gateway",
@@ -72,6 +75,7 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]),
+        .testTarget(name: "ContainerTests", dependencies: ["Container"]),
         .testTarget(
             name: "GatewayTests",
             dependencies: [

@@ -4,9 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/../samples/mysite"
 python=../../.venv/bin/python
+# conf/berth.toml keeps the database in var/, a directory the isolated workers may write.
+mkdir -p var media
+export MYSITE_DB=${MYSITE_DB:-var/db.sqlite3}
 $python manage.py migrate --noinput -v 0
 $python manage.py collectstatic --noinput -v 0
-mkdir -p media
 $python - <<'PY'
 import os, django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")

@@ -38,6 +38,8 @@ public struct AppConfig: Sendable, Hashable {
     public var queueSize = 0
     /// Extra environment variables for the workers.
     public var env: [String: String] = [:]
+    /// The container each worker runs in, from `[app.NAME.isolation]`.
+    public var isolation: IsolationConfig
 
     /// An app with the defaults of `mode`.
     public init(name: String, entry: AppEntry, chdir: String, python: String? = nil, mode: Mode) {
@@ -45,8 +47,12 @@ public struct AppConfig: Sendable, Hashable {
         self.entry = entry
         self.chdir = chdir
         self.python = python
+        self.isolation = IsolationConfig(appName: name, mode: mode)
         Self.settings.applyDefaults(to: &self, mode: mode)
     }
+
+    /// Keys of `[app.NAME]` that are tables with settings of their own.
+    static let sections = ["isolation"]
 
     /// The `[app.NAME]` settings, declared once for loading, flags and docs.
     static let settings: [Setting<AppConfig>] = [

@@ -27,7 +27,8 @@ public enum ConfigDocs {
             - **Filesystem checks** happen when the file is loaded: app directories and static
               roots must be directories, interpreters must be executable. A static root that does
               not exist is an error (run `manage.py collectstatic` first) unless the route sets
-              `create = true`.
+              `create = true`. An isolated app's `volumes` are created when missing; its
+              `read_only` paths must exist.
 
 
             """
@@ -47,9 +48,23 @@ public enum ConfigDocs {
             "[app.NAME]",
             intro: """
                 One table per Python web app; NAME uses `a-z`, `0-9`, `_` and `-`. Each app needs \
-                exactly one of `django` and `module`. `env` is written `env = { KEY = "value" }`.
+                exactly one of `django` and `module`. `env` is written `env = { KEY = "value" }`. \
+                The app's worker containers are set up in `[app.NAME.isolation]`, below.
                 """,
             AppConfig.settings)
+        out += section(
+            "[app.NAME.isolation]",
+            intro: """
+                Each worker of the app runs in a container berth makes itself: namespaces of its \
+                own (user, mount, PID, network, UTS, IPC), cgroup limits and a seccomp filter. \
+                Its root is an unprivileged host user (`uid`, `gid`). It sees only what the \
+                worker needs, read-only (system directories, the interpreter and virtualenv, the \
+                app directory, a few files of /etc, plus `read_only`), a private /tmp, and \
+                `volumes`, which are writable and created (mode 0755) when missing. On by default \
+                in serve mode, off in dev mode; `--isolate` and `--no-isolate` set `enabled` for \
+                every app.
+                """,
+            IsolationConfig.settings)
         out += section(
             "[[route]]",
             intro: """
@@ -107,6 +122,6 @@ extension ConfigDocs {
             return text.replacingOccurrences(of: "`", with: "")
         }
         return find(AppConfig.settings) ?? find(ServerSettings.settings) ?? find(BerthConfig.settings)
-            ?? find(ListenDraft.settings) ?? find(RouteDraft.settings)
+            ?? find(ListenDraft.settings) ?? find(RouteDraft.settings) ?? find(IsolationConfig.settings)
     }
 }

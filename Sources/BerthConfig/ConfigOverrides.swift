@@ -19,11 +19,14 @@ public struct ConfigOverrides: Sendable, Equatable {
     public var appEntry: AppEntry?
     /// `--access-log`: `-`, `off` or a path.
     public var accessLog: String?
+    /// `--isolate` (true) or `--no-isolate` (false): whether every app's workers run in
+    /// containers.
+    public var isolate: Bool?
     public var workingDirectory: String
 
     public init(
         binds: [String] = [], workers: Int? = nil, python: String? = nil, chdir: String? = nil,
-        statics: [String] = [], appEntry: AppEntry? = nil, accessLog: String? = nil,
+        statics: [String] = [], appEntry: AppEntry? = nil, accessLog: String? = nil, isolate: Bool? = nil,
         workingDirectory: String = FileManager.default.currentDirectoryPath
     ) {
         self.binds = binds
@@ -33,6 +36,7 @@ public struct ConfigOverrides: Sendable, Equatable {
         self.statics = statics
         self.appEntry = appEntry
         self.accessLog = accessLog
+        self.isolate = isolate
         self.workingDirectory = workingDirectory
     }
 
@@ -118,6 +122,9 @@ extension BerthConfig {
             if read(ValueKind<Int>.integer(1...512), .integer(workers), flag: "--workers") != nil {
                 for i in config.apps.indices { config.apps[i].workers = workers }
             }
+        }
+        if let isolate = o.isolate {
+            for i in config.apps.indices { config.apps[i].isolation.enabled = isolate }
         }
 
         var flagRoutes: [Route] = []

@@ -74,7 +74,11 @@ struct ConfigReader {
             }
             var app = AppConfig(name: name, entry: .module(""), chdir: context.baseDirectory, mode: mode)
             let present = errors.readSection(
-                settings, at: key, into: &app, settings: AppConfig.settings, context: context)
+                settings, at: key, into: &app, settings: AppConfig.settings, sections: AppConfig.sections,
+                context: context)
+            if let isolation = settings.first(where: { $0.key == "isolation" })?.value {
+                readIsolation(isolation, at: "\(key).isolation", into: &app.isolation)
+            }
             switch (present.contains("django"), present.contains("module")) {
             case (true, true): errors.add(key, "set either django or module, not both")
             case (false, false):
@@ -88,6 +92,17 @@ struct ConfigReader {
             config.apps.append(app)
         }
         config.apps.sort { $0.name < $1.name }
+    }
+
+    private mutating func readIsolation(_ node: TOMLNode, at key: String, into isolation: inout IsolationConfig) {
+        guard case .table(let entries) = node else {
+            errors.add(key, "must be a table, written [\(key)], got \(node.shown)")
+            return
+        }
+        errors.readSection(entries, at: key, into: &isolation, settings: IsolationConfig.settings, context: context)
+        for (i, name) in isolation.seccompDeny.enumerated() where isolation.seccompAllow.contains(name) {
+            errors.add("\(key).seccomp_deny[\(i)]", "\(quoted(name)) is also in seccomp_allow")
+        }
     }
 
     private mutating func readRoutes(_ node: TOMLNode?) {

@@ -2,8 +2,9 @@ import Foundation
 
 extension BerthConfig {
     /// Checks the filesystem facts the config relies on: static roots and app directories are
-    /// directories, interpreters are executable, log and socket directories exist. Static
-    /// roots with `create = true` are created when missing.
+    /// directories, interpreters are executable, log and socket directories exist, and an
+    /// isolated app's read-only paths exist. Static roots with `create = true` and isolated
+    /// apps' volumes are created when missing.
     ///
     /// A missing static root is an error even though `collectstatic` may simply not have run
     /// yet: serving a route whose directory is absent would 404 every asset silently, so
@@ -27,15 +28,30 @@ extension BerthConfig {
             if let python = app.python, python != self.python, let problem = programProblem(python) {
                 report(CheckID.python(app.name), defaultKey: "app.\(app.name).python", problem)
             }
+            // Volumes are the app's writable data (uploads, a database): nothing else would
+            // create them. They only matter to isolated workers.
+            guard app.isolation.enabled else { continue }
+            for (i, volume) in app.isolation.volumes.enumerated() {
+                let key = "app.\(app.name).isolation.volumes[\(i)]"
+                if !FileManager.default.fileExists(atPath: volume) {
+                    if let problem = creationProblem(volume, permissions: 0o755) {
+                        report(key, defaultKey: key, problem)
+                    }
+                } else if let problem = directoryProblem(volume) {
+                    report(key, defaultKey: key, problem)
+                }
+            }
+            for (i, path) in app.isolation.readOnly.enumerated() where !FileManager.default.fileExists(atPath: path) {
+                let key = "app.\(app.name).isolation.read_only[\(i)]"
+                report(key, defaultKey: key, "\(path) does not exist")
+            }
         }
         for (i, route) in routes.routes.enumerated() {
             guard case .static(let files) = route.target else { continue }
             let key = "route[\(i)].static"
             if files.create, !FileManager.default.fileExists(atPath: files.root) {
-                do {
-                    try FileManager.default.createDirectory(atPath: files.root, withIntermediateDirectories: true)
-                } catch {
-                    report(CheckID.staticRoot(route), defaultKey: key, "cannot create \(files.root): \(reason(error))")
+                if let problem = creationProblem(files.root) {
+                    report(CheckID.staticRoot(route), defaultKey: key, problem)
                 }
                 continue
             }
@@ -67,6 +83,23 @@ private func directoryProblem(_ path: String) -> String? {
         return "directory \(path) does not exist"
     }
     return isDirectory.boolValue ? nil : "\(path) is not a directory"
+}
+
+/// Creates the directory `path` and its missing parents (the last with `permissions`), or
+/// says why it could not.
+private func creationProblem(_ path: String, permissions: Int? = nil) -> String? {
+    do {
+        try FileManager.default.createDirectory(
+            atPath: path, withIntermediateDirectories: true, attributes: permissions.map { [.posixPermissions: $0] })
+        return nil
+    } catch {
+        // Foundation reports a file in the way without its errno: name the file.
+        var ancestor = (path as NSString).deletingLastPathComponent
+        while ancestor != "/", !FileManager.default.fileExists(atPath: ancestor) {
+            ancestor = (ancestor as NSString).deletingLastPathComponent
+        }
+        return "cannot create \(path): " + (directoryProblem(ancestor) ?? reason(error))
+    }
 }
 
 /// Why `program` cannot be run: a path must be an executable file; a bare name must be

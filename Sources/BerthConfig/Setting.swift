@@ -115,18 +115,19 @@ extension Array {
 
 extension ErrorCollector {
     /// Reads one TOML table into `model` using `settings`: unknown keys and invalid values
-    /// become errors under `path`, and missing required keys are reported. Returns the keys
-    /// that were present.
+    /// become errors under `path`, and missing required keys are reported. Keys in `sections`
+    /// are tables the caller reads itself: they are skipped here, and suggested for typos.
+    /// Returns the keys that were present.
     @discardableResult
     mutating func readSection<Model>(
         _ entries: [(key: String, value: TOMLNode)], at path: String, into model: inout Model,
-        settings: [Setting<Model>], context: ReadContext
+        settings: [Setting<Model>], sections: [String] = [], context: ReadContext
     ) -> Set<String> {
         var present = Set<String>()
-        for (key, value) in entries {
+        for (key, value) in entries where !sections.contains(key) {
             let keyPath = path.isEmpty ? key : "\(path).\(key)"
             guard let setting = settings.setting(key) else {
-                unknownKey(key, at: keyPath, known: settings.map(\.key))
+                unknownKey(key, at: keyPath, known: settings.map(\.key) + sections)
                 continue
             }
             present.insert(key)

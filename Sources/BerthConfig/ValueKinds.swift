@@ -18,8 +18,13 @@ extension ValueKind {
 
     /// A duration in seconds; integers and floats are both accepted.
     static func seconds(_ range: ClosedRange<Double>) -> ValueKind<Double> {
+        number(range, of: "seconds")
+    }
+
+    /// A number of `unit`s (`"seconds"`, `"CPUs"`); integers and floats are both accepted.
+    static func number(_ range: ClosedRange<Double>, of unit: String) -> ValueKind<Double> {
         ValueKind<Double>(
-            docType: "seconds, \(formatSeconds(range.lowerBound))–\(formatSeconds(range.upperBound))",
+            docType: "\(unit), \(formatSeconds(range.lowerBound))–\(formatSeconds(range.upperBound))",
             read: { (node, _) throws(ValueProblem) in
                 let value: Double? =
                     switch node {
@@ -29,12 +34,31 @@ extension ValueKind {
                     }
                 guard let value, value.isFinite, range.contains(value) else {
                     throw ValueProblem(
-                        problem: "must be a number of seconds from \(formatSeconds(range.lowerBound)) to "
+                        problem: "must be a number of \(unit) from \(formatSeconds(range.lowerBound)) to "
                             + "\(formatSeconds(range.upperBound)), got \(node.shown)")
                 }
                 return value
             },
             show: formatSeconds)
+    }
+
+    /// A host user or group id for the container's root to map to. 0 is refused: the
+    /// container's root would be the host's. `rootIs` names it: "root", "root group".
+    static func hostID(rootIs name: String) -> ValueKind<UInt32> {
+        let range = 1...Int(UInt32.max - 1)
+        return ValueKind<UInt32>(
+            docType: "integer, \(range.lowerBound)–\(range.upperBound)",
+            read: { (node, _) throws(ValueProblem) in
+                if case .integer(0) = node {
+                    throw ValueProblem(problem: "must not be 0: the container's \(name) would be the host's \(name)")
+                }
+                guard case .integer(let i) = node, range.contains(i) else {
+                    throw ValueProblem(
+                        problem: "must be an integer from \(range.lowerBound) to \(range.upperBound), got \(node.shown)")
+                }
+                return UInt32(i)
+            },
+            show: { String($0) })
     }
 
     static var boolean: ValueKind<Bool> {
@@ -135,6 +159,61 @@ extension ValueKind {
                 return AccessLog(parsing: s, baseDirectory: context.baseDirectory)
             },
             show: { quoted($0.description) })
+    }
+
+    /// Paths as for `path`, each checked by `validate` once resolved.
+    static func paths(validate: @escaping @Sendable (String) -> String? = { _ in nil }) -> ValueKind<[String]> {
+        ValueKind<[String]>(
+            docType: "array of paths",
+            read: { (node, context) throws(ValueProblem) in
+                guard case .array(let items) = node else {
+                    throw ValueProblem(problem: "must be an array of paths, got \(node.shown)")
+                }
+                return try items.enumerated().map { (i, item) throws(ValueProblem) in
+                    let path: String
+                    do throws(ValueProblem) { path = try ValueKind<String>.path.read(item, context) } catch {
+                        throw ValueProblem(suffix: "[\(i)]", problem: error.problem)
+                    }
+                    if let problem = validate(path) { throw ValueProblem(suffix: "[\(i)]", problem: problem) }
+                    return path
+                }
+            },
+            show: { "[" + $0.map(quoted).joined(separator: ", ") + "]" })
+    }
+
+    /// System call names. Whether the kernel knows them is checked when the seccomp filter is
+    /// built; here only their spelling.
+    static var systemCalls: ValueKind<[String]> {
+        ValueKind<[String]>(
+            docType: "array of system call names",
+            read: { (node, _) throws(ValueProblem) in
+                guard case .array(let items) = node else {
+                    throw ValueProblem(problem: "must be an array of system call names, got \(node.shown)")
+                }
+                return try items.enumerated().map { (i, item) throws(ValueProblem) in
+                    guard case .string(let s) = item, !s.isEmpty,
+                        s.allSatisfy({ $0.isASCIIDigit || ("a"..."z").contains($0) || $0 == "_" })
+                    else {
+                        throw ValueProblem(
+                            suffix: "[\(i)]",
+                            problem: "must be a system call name (a-z, 0-9 and \"_\"), got \(item.shown)")
+                    }
+                    return s
+                }
+            },
+            show: { "[" + $0.map(quoted).joined(separator: ", ") + "]" })
+    }
+
+    static var network: ValueKind<IsolationConfig.Network> {
+        ValueKind<IsolationConfig.Network>(
+            docType: "`\"none\"` or `\"host\"`",
+            read: { (node, _) throws(ValueProblem) in
+                guard case .string(let s) = node, let network = IsolationConfig.Network(rawValue: s) else {
+                    throw ValueProblem(problem: "must be \"none\" or \"host\", got \(node.shown)")
+                }
+                return network
+            },
+            show: { quoted($0.rawValue) })
     }
 
     static var strings: ValueKind<[String]> {

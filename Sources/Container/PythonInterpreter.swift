@@ -63,6 +63,36 @@ public enum PythonInterpreter {
         return real
     }
 
+    /// Where an interpreter's files live: what a container must mount for it to run.
+    public struct Facts: Sendable {
+        /// sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix and the
+        /// directory of the real executable, without duplicates.
+        public var paths: [String]
+    }
+
+    /// Asks the interpreter itself (a venv's prefix differs from its base prefix).
+    public static func facts(_ python: String) throws -> Facts {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [
+            "-c",
+            "import os, sys; print('\\n'.join([sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, os.path.dirname(os.path.realpath(sys.executable))]))",
+        ]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw NotFound(description: "python: \(python) could not report its prefixes")
+        }
+        var paths: [String] = []
+        for line in String(decoding: output, as: UTF8.self).split(separator: "\n") where !paths.contains(String(line)) {
+            paths.append(String(line))
+        }
+        return Facts(paths: paths)
+    }
+
     static func absolute(_ path: String) -> String {
         path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     }

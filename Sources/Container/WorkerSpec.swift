@@ -32,7 +32,34 @@ public struct WorkerSpec: Sendable {
 /// A started worker process.
 public struct LaunchedWorker: Sendable {
     public let pid: Int32
-    public init(pid: Int32) { self.pid = pid }
+    /// What the launcher made for it (a cgroup), to release once it is reaped.
+    public let resources: WorkerResources?
+
+    public init(pid: Int32, resources: WorkerResources? = nil) {
+        self.pid = pid
+        self.resources = resources
+    }
+}
+
+/// Kernel objects that outlive a worker's process until released: its cgroup.
+public final class WorkerResources: Sendable {
+    let cgroup: WorkerCgroup
+
+    init(cgroup: WorkerCgroup) {
+        self.cgroup = cgroup
+    }
+
+    /// Why the worker's end was forced, as far as the kernel says: "it hit its memory
+    /// limit" after an OOM kill, else nil.
+    public func exitCause() -> String? {
+        guard let events = try? cgroup.memoryEvents(), events.oomKilled else { return nil }
+        return "it hit its memory limit"
+    }
+
+    /// Removes the cgroup; call after the process was reaped.
+    public func release() throws {
+        try cgroup.remove()
+    }
 }
 
 /// Starts worker processes from a spec. The plain launcher runs them as ordinary child

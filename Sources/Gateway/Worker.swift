@@ -27,6 +27,8 @@ final class Worker: @unchecked Sendable {
     var becameReady = false
     /// Asked to stop (STOP frame): its exit is expected.
     var retiring = false
+    /// What the launcher made for it (a cgroup), released once it is reaped.
+    var resources: WorkerResources?
     /// Set once the process has been reaped.
     var exitStatus: ExitStatus?
 

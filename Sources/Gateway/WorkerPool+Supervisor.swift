@@ -44,6 +44,7 @@ extension WorkerPool {
                 throw error
             }
             worker = Worker(id: id, generation: generation, pid: launched.pid)
+            worker.resources = launched.resources
             parentFD = parent
         } catch {
             logger.error("cannot start \(label): \(error)")
@@ -154,6 +155,12 @@ extension WorkerPool {
     /// The process was reaped. Boot failures stop the respawn loop; crashes are replaced.
     func workerExited(_ worker: Worker, status: ExitStatus) {
         worker.exitStatus = status
+        let cause = worker.resources?.exitCause()
+        do {
+            try worker.resources?.release()
+        } catch {
+            logger.warning("\(worker.label): cannot remove its cgroup: \(error)")
+        }
         let retired = worker.retiring
         let wasBooting = !worker.becameReady && !retired
         let expected = retired || stopping
@@ -165,7 +172,7 @@ extension WorkerPool {
             logger.error("\(worker.label) failed to boot: \(message)")
             bootFailed(message: message)
         } else if !expected && worker.generation == generation {
-            logger.error("\(worker.label) \(status); starting a replacement")
+            logger.error("\(worker.label) \(status)\(cause.map { ": " + $0 } ?? ""); starting a replacement")
             crashTimes.append(.now())
             respawnWithBackoff()
         } else {

@@ -24,6 +24,9 @@ struct Dev: AsyncParsableCommand {
     @Option(help: "The Python interpreter (default: a .venv found in DIR or above it, or python3).")
     var python: String?
 
+    @Flag(inversion: .prefixedNo, help: "Run each worker in a container (namespaces, read-only root, cgroup limits, seccomp). Default: on in serve mode, off in dev mode.")
+    var isolate: Bool?
+
     @Option(name: .customLong("static"), help: "Also serve URL_PREFIX from DIR (repeatable).")
     var statics: [String] = []
 
@@ -45,7 +48,7 @@ struct Dev: AsyncParsableCommand {
         }
         let overrides = ConfigOverrides(
             binds: bind.isEmpty ? ["127.0.0.1:8000"] : bind, python: python, chdir: root, statics: statics,
-            appEntry: entry)
+            appEntry: entry, isolate: isolate)
         let config: BerthConfig
         do {
             config = try BerthConfig.fromOverrides(overrides, mode: .dev)

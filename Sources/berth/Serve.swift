@@ -40,6 +40,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: settingHelp("--python", "The Python interpreter for workers (a venv's bin/python)."))
     var python: String?
 
+    @Flag(inversion: .prefixedNo, help: "Run each worker in a container (namespaces, read-only root, cgroup limits, seccomp). Default: on in serve mode, off in dev mode.")
+    var isolate: Bool?
+
     @Option(name: .customLong("access-log"), help: settingHelp("--access-log", "Access log: - (stdout), off, or a file path."))
     var accessLog: String?
 
@@ -52,7 +55,7 @@ struct Serve: AsyncParsableCommand {
         if let django { entry = .django(settings: django) }
         let overrides = ConfigOverrides(
             binds: bind, workers: workers, python: python, chdir: chdir, statics: statics,
-            appEntry: entry, accessLog: accessLog)
+            appEntry: entry, accessLog: accessLog, isolate: isolate)
         let loaded: BerthConfig
         do {
             if let config {

@@ -15,6 +15,8 @@ final class Stack: Sendable {
     let mode: Mode
     let group: MultiThreadedEventLoopGroup
     let pools: [String: WorkerPool]
+    /// The container launchers, cleaned up (cgroups, staging roots) after the pools stop.
+    let containerLaunchers: [ContainerLauncher]
     let server: HTTPServer
     let logger: Logger
     /// Dev mode: Django's static URL and finder directories, learned from READY facts.
@@ -30,11 +32,14 @@ final class Stack: Sendable {
 
         let workerPath = try WorkerLocation.pythonPath()
         var pools: [String: WorkerPool] = [:]
+        var containerLaunchers: [ContainerLauncher] = []
         for app in config.apps {
             let python = try PythonInterpreter.resolve(explicit: app.python ?? config.python, appDirectory: app.chdir)
-            var environment = ProcessInfo.processInfo.environment
+            // The config's `env` gives defaults; berth's own environment overrides them
+            // (file < environment < flags, as for every setting).
+            var environment = app.env
+            for (key, value) in ProcessInfo.processInfo.environment { environment[key] = value }
             for (key, value) in extraEnvironment { environment[key] = value }
-            for (key, value) in app.env { environment[key] = value }
             environment["PYTHONPATH"] = [workerPath, environment["PYTHONPATH"]].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ":")
             environment["PYTHONUNBUFFERED"] = "1"
             var command = [python, "-m", "berth_worker", "--fd", "3", "--chdir", app.chdir]
@@ -42,14 +47,24 @@ final class Stack: Sendable {
             case .module(let entry): command += ["--app", entry]
             case .django(let settings): command += ["--django", settings]
             }
+            let launcher: WorkerLauncher
+            if app.isolation.enabled {
+                let containerLauncher = try Stack.containerLauncher(for: app, python: python, workerPath: workerPath)
+                containerLaunchers.append(containerLauncher)
+                launcher = containerLauncher
+                environment["HOME"] = "/tmp"
+            } else {
+                launcher = ProcessLauncher()
+            }
             let poolConfiguration = PoolConfiguration(
                 name: app.name, workers: app.workers, command: command, environment: environment,
                 workingDirectory: app.chdir, requestTimeout: app.timeout, queueSize: app.queueSize,
                 bootFailurePolicy: mode == .dev ? .waitForReload : .fatal)
             pools[app.name] = WorkerPool(
-                configuration: poolConfiguration, launcher: ProcessLauncher(), loop: group.next(), logger: logger)
+                configuration: poolConfiguration, launcher: launcher, loop: group.next(), logger: logger)
         }
         self.pools = pools
+        self.containerLaunchers = containerLaunchers
 
         var front = FrontConfiguration(route: { _ in nil })
         front.maxHeaderSize = config.server.maxHeaderSize
@@ -65,6 +80,29 @@ final class Stack: Sendable {
         }
         front.route = Stack.router(config: config, pools: pools, devStatic: devStatic)
         server = HTTPServer(group: group, configuration: front)
+    }
+
+    /// A launcher that puts each of the app's workers in a container holding exactly the
+    /// interpreter's prefixes, the app, berth's worker code and the configured volumes.
+    private static func containerLauncher(for app: AppConfig, python: String, workerPath: String) throws -> ContainerLauncher {
+        let facts = try PythonInterpreter.facts(python)
+        let readOnly = facts.paths + [app.chdir, workerPath] + app.isolation.readOnly
+        var spec = IsolationSpec(
+            hostname: app.isolation.hostname,
+            contents: RootfsContents(readOnly: readOnly, writable: app.isolation.volumes),
+            stagingRoot: NSTemporaryDirectory() + "berth-\(getpid())-\(app.name)-root")
+        spec.hostNetwork = app.isolation.network == .host
+        spec.uid = app.isolation.uid
+        spec.gid = app.isolation.gid
+        let isolation = app.isolation
+        if isolation.memory > 0 || isolation.cpu > 0 || isolation.pids > 0 {
+            spec.limits = CgroupLimits(
+                memoryBytes: isolation.memory > 0 ? isolation.memory : nil,
+                cpuFraction: isolation.cpu > 0 ? isolation.cpu : nil,
+                pidsMax: isolation.pids > 0 ? isolation.pids : nil)
+        }
+        spec.seccomp = try SeccompProfile.default(allow: isolation.seccompAllow, deny: isolation.seccompDeny).compile()
+        return try ContainerLauncher(isolation: spec)
     }
 
     /// Maps a request path to its target: dev static files first, then the config's routes.
@@ -135,6 +173,7 @@ final class Stack: Sendable {
         for pool in pools.values {
             _ = try? await pool.shutdown(grace: 2).get()
         }
+        for launcher in containerLaunchers { launcher.shutdown() }
         try? await group.shutdownGracefully()
     }
 

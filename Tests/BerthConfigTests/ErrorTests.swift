@@ -86,6 +86,80 @@ private let app = "[app.mysite]\ndjango = \"mysite.settings\"\n"
             "[app.a]\nmodule = \"a:app\"\n[app.b]\nmodule = \"b:app\"",
             #"berth.toml: route: no route sends requests to any app; add a [[route]] with app = "NAME" for each of "a", "b""#),
 
+        // Isolation.
+        BadConfig(
+            app + "[app.mysite.isolation]\nuid = 0",
+            "berth.toml: app.mysite.isolation.uid: must not be 0: the container's root would be the host's root"),
+        BadConfig(
+            app + "[app.mysite.isolation]\ngid = 0",
+            "berth.toml: app.mysite.isolation.gid: must not be 0: the container's root group would be the host's root group"),
+        BadConfig(
+            app + "[app.mysite.isolation]\nuid = -5",
+            "berth.toml: app.mysite.isolation.uid: must be an integer from 1 to 4294967294, got -5"),
+        BadConfig(
+            app + "[app.mysite.isolation]\ngid = 4294967295",
+            "berth.toml: app.mysite.isolation.gid: must be an integer from 1 to 4294967294, got 4294967295"),
+        BadConfig(
+            app + "[app.mysite.isolation]\nmemory = \"lots\"",
+            #"berth.toml: app.mysite.isolation.memory: must be a size in bytes from 0 to 1t (like 16384 or "16k"), got "lots""#),
+        BadConfig(
+            app + "[app.mysite.isolation]\ncpu = -1",
+            "berth.toml: app.mysite.isolation.cpu: must be a number of CPUs from 0 to 64, got -1"),
+        BadConfig(
+            app + "[app.mysite.isolation]\ncpu = 65.5",
+            "berth.toml: app.mysite.isolation.cpu: must be a number of CPUs from 0 to 64, got 65.5"),
+        BadConfig(
+            app + "[app.mysite.isolation]\npids = \"x\"",
+            #"berth.toml: app.mysite.isolation.pids: must be an integer from 0 to 4194304, got "x""#),
+        BadConfig(
+            app + "[app.mysite.isolation]\nenabled = \"yes\"",
+            #"berth.toml: app.mysite.isolation.enabled: must be true or false, got "yes""#),
+        BadConfig(
+            app + "[app.mysite.isolation]\nmemroy = \"1g\"",
+            #"berth.toml: app.mysite.isolation.memroy: unknown key (did you mean "memory"?)"#),
+        BadConfig(
+            app + "[app.mysite.isolaton]\nmemory = \"1g\"",
+            #"berth.toml: app.mysite.isolaton: unknown key (did you mean "isolation"?)"#),
+        BadConfig(
+            app + "isolation = true",
+            "berth.toml: app.mysite.isolation: must be a table, written [app.mysite.isolation], got true"),
+        BadConfig(
+            app + "[app.mysite.isolation]\nnetwork = \"bridge\"",
+            #"berth.toml: app.mysite.isolation.network: must be "none" or "host", got "bridge""#),
+        BadConfig(
+            app + "[app.mysite.isolation]\nhostname = \"My_Site\"",
+            #"berth.toml: app.mysite.isolation.hostname: must be 1 to 63 of a-z, 0-9 and "-", not starting or ending with "-", got "My_Site""#),
+        BadConfig(
+            app + "[app.mysite.isolation]\nhostname = \"-web\"",
+            #"berth.toml: app.mysite.isolation.hostname: must be 1 to 63 of a-z, 0-9 and "-", not starting or ending with "-", got "-web""#),
+        BadConfig(
+            app + "[app.mysite.isolation]\nhostname = \"\(String(repeating: "a", count: 64))\"",
+            #"berth.toml: app.mysite.isolation.hostname: must be 1 to 63 of a-z, 0-9 and "-", not starting or ending with "-", got "\#(String(repeating: "a", count: 64))""#),
+        BadConfig(
+            app + "[app.mysite.isolation]\nhostname = 7",
+            #"berth.toml: app.mysite.isolation.hostname: must be a host name like "berth-worker", got 7"#),
+        BadConfig(
+            app + "[app.mysite.isolation]\nvolumes = \"media\"",
+            #"berth.toml: app.mysite.isolation.volumes: must be an array of paths, got "media""#),
+        BadConfig(
+            app + "[app.mysite.isolation]\nvolumes = [\"media\", 3, \"\"]",
+            "berth.toml: app.mysite.isolation.volumes[1]: must be a path (a string), got 3"),
+        BadConfig(
+            app + "[app.mysite.isolation]\nvolumes = [\"/srv/..\"]",
+            #"berth.toml: app.mysite.isolation.volumes[0]: must not be "/": the worker could write anywhere on the host"#),
+        BadConfig(
+            app + "[app.mysite.isolation]\nread_only = [\"\"]",
+            "berth.toml: app.mysite.isolation.read_only[0]: must not be empty"),
+        BadConfig(
+            app + "[app.mysite.isolation]\nseccomp_allow = [\"ptrace\", \"Open-At\"]",
+            #"berth.toml: app.mysite.isolation.seccomp_allow[1]: must be a system call name (a-z, 0-9 and "_"), got "Open-At""#),
+        BadConfig(
+            app + "[app.mysite.isolation]\nseccomp_deny = [\"\"]",
+            #"berth.toml: app.mysite.isolation.seccomp_deny[0]: must be a system call name (a-z, 0-9 and "_"), got """#),
+        BadConfig(
+            app + "[app.mysite.isolation]\nseccomp_allow = [\"ptrace\"]\nseccomp_deny = [\"bpf\", \"ptrace\"]",
+            #"berth.toml: app.mysite.isolation.seccomp_deny[1]: "ptrace" is also in seccomp_allow"#),
+
         // Listen addresses.
         BadConfig(
             "[[listen]]\nbind = \"8000\"",

@@ -139,6 +139,60 @@ import Testing
             ])
     }
 
+    @Test func isolationVolumesAreCreatedAndReadOnlyPathsMustExist() throws {
+        let tmp = try site()
+        try tmp.directory("app/media")
+        try tmp.file("app/settings.conf", "x")
+        let path = try writeConfig(
+            tmp,
+            """
+            [app.site]
+            module = "site:app"
+            chdir = "../app"
+            [app.site.isolation]
+            volumes = ["../app/media", "../app/var/db"]
+            read_only = ["../app/settings.conf", "../app/static"]
+            """)
+        let config = try BerthConfig.load(path: path, mode: .serve)
+        #expect(config.apps[0].isolation.volumes == ["\(tmp.path)/app/media", "\(tmp.path)/app/var/db"])
+        var isDirectory: ObjCBool = false
+        #expect(FileManager.default.fileExists(atPath: "\(tmp.path)/app/var/db", isDirectory: &isDirectory))
+        #expect(isDirectory.boolValue)
+        let attributes = try FileManager.default.attributesOfItem(atPath: "\(tmp.path)/app/var/db")
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o755)
+    }
+
+    @Test func isolationPathProblemsNameTheirIndex() throws {
+        let tmp = try site()
+        try tmp.file("notadir", "x")
+        let path = try writeConfig(
+            tmp,
+            """
+            [app.site]
+            module = "site:app"
+            chdir = "../app"
+            [app.site.isolation]
+            volumes = ["../app/static", "../notadir/var", "../notadir", "../app/data"]
+            read_only = ["../app", "../missing.conf"]
+            """)
+        let t = tmp.path
+        // Without isolation the paths are not used, so not checked, and nothing is created.
+        #expect(errorLines { _ = try BerthConfig.load(path: path, mode: .dev) } == [])
+        #expect(
+            errorLines {
+                _ = try BerthConfig.load(path: path, mode: .serve, overrides: ConfigOverrides(isolate: false))
+            } == [])
+        #expect(!FileManager.default.fileExists(atPath: "\(t)/app/data"))
+
+        #expect(
+            errorLines { _ = try BerthConfig.load(path: path, mode: .serve) } == [
+                "\(path): app.site.isolation.volumes[1]: cannot create \(t)/notadir/var: \(t)/notadir is not a directory",
+                "\(path): app.site.isolation.volumes[2]: \(t)/notadir is not a directory",
+                "\(path): app.site.isolation.read_only[1]: \(t)/missing.conf does not exist",
+            ])
+        #expect(FileManager.default.fileExists(atPath: "\(t)/app/data"))
+    }
+
     @Test func missingFileAndSyntaxErrors() throws {
         let tmp = try site()
         #expect(

@@ -83,6 +83,45 @@ import Testing
         #expect(config.apps.map(\.chdir) == ["/"])
     }
 
+    @Test func isolateFlagsSetEveryApp() throws {
+        let toml = """
+            [app.a]
+            module = "a:app"
+            [app.a.isolation]
+            memory = "1g"
+            [app.b]
+            module = "b:app"
+            [app.b.isolation]
+            enabled = false
+            [[route]]
+            path = "/"
+            app = "a"
+            """
+        let dev = try parse(toml, mode: .dev)
+        #expect(dev.apps.map(\.isolation.enabled) == [false, false])
+        let isolated = try dev.applyingWithoutChecks(ConfigOverrides(isolate: true), mode: .dev)
+        #expect(isolated.apps.map(\.isolation.enabled) == [true, true])
+        // Only `enabled` changes.
+        #expect(isolated.apps[0].isolation.memory == 1 << 30)
+
+        let serve = try parse(toml, mode: .serve)
+        #expect(serve.apps.map(\.isolation.enabled) == [true, false])
+        let plain = try serve.applyingWithoutChecks(ConfigOverrides(isolate: false), mode: .serve)
+        #expect(plain.apps.map(\.isolation.enabled) == [false, false])
+        #expect(try serve.applyingWithoutChecks(ConfigOverrides(), mode: .serve) == serve)
+    }
+
+    @Test func flagAppsGetTheModesIsolation() throws {
+        let entry = AppEntry.module("hello:app")
+        let serve = try BerthConfig.fromOverrides(ConfigOverrides(appEntry: entry, workingDirectory: "/"), mode: .serve)
+        #expect(serve.apps.map(\.isolation) == [IsolationConfig(appName: "app", mode: .serve)])
+        #expect(serve.apps[0].isolation.enabled)
+        #expect(serve.apps[0].isolation.hostname == "berth-app")
+        let dev = try BerthConfig.fromOverrides(
+            ConfigOverrides(appEntry: entry, isolate: true, workingDirectory: "/"), mode: .dev)
+        #expect(dev.apps[0].isolation.enabled)
+    }
+
     @Test func flagErrorsNameTheFlag() {
         let lines = errorLines {
             _ = try BerthConfig.fromOverrides(

@@ -147,6 +147,90 @@ import Testing
         #expect((s.keepaliveTimeout, s.headerTimeout, s.bodyTimeout, s.shutdownGrace) == (75, 30, 60, 30))
     }
 
+    @Test func isolationTableBecomesTheModel() throws {
+        let config = try parse(
+            """
+            [app.web]
+            django = "mysite.settings"
+            [app.web.isolation]
+            enabled = true
+            network = "host"
+            memory = "1g"
+            cpu = 0.5
+            pids = 0
+            uid = 1000
+            gid = 1001
+            volumes = ["media", "../var/./web"]
+            read_only = ["/etc/web.conf", "~/shared"]
+            seccomp_allow = ["ptrace"]
+            seccomp_deny = ["io_uring_setup", "bpf"]
+            hostname = "web-1"
+            """, mode: .dev)
+        var expected = IsolationConfig(appName: "web", mode: .dev)
+        expected.enabled = true
+        expected.network = .host
+        expected.memory = 1 << 30
+        expected.cpu = 0.5
+        expected.pids = 0
+        expected.uid = 1000
+        expected.gid = 1001
+        expected.volumes = ["/srv/site/media", "/srv/var/web"]
+        expected.readOnly = ["/etc/web.conf", NSHomeDirectory() + "/shared"]
+        expected.seccompAllow = ["ptrace"]
+        expected.seccompDeny = ["io_uring_setup", "bpf"]
+        expected.hostname = "web-1"
+        #expect(config.apps.map(\.isolation) == [expected])
+
+        // Inline tables work too, and an integer CPU count is a float.
+        let inline = try parse(
+            """
+            [app.web]
+            django = "mysite.settings"
+            isolation = { cpu = 2, memory = 0, network = "none" }
+            """)
+        #expect(inline.apps[0].isolation.cpu == 2)
+        #expect(inline.apps[0].isolation.memory == 0)
+        #expect(inline.apps[0].isolation.network == .none)
+    }
+
+    @Test func isolationDefaultsPerMode() throws {
+        let toml = """
+            [app.my_site]
+            module = "a:app"
+            """
+        let serve = try parse(toml, mode: .serve).apps[0].isolation
+        let dev = try parse(toml, mode: .dev).apps[0].isolation
+        #expect(serve.enabled == true)
+        #expect(dev.enabled == false)
+        for isolation in [serve, dev] {
+            #expect(isolation.network == .none)
+            #expect(isolation.memory == 512 << 20)
+            #expect(isolation.cpu == 1.0)
+            #expect(isolation.pids == 128)
+            #expect((isolation.uid, isolation.gid) == (65534, 65534))
+            #expect(isolation.volumes.isEmpty && isolation.readOnly.isEmpty)
+            #expect(isolation.seccompAllow.isEmpty && isolation.seccompDeny.isEmpty)
+            // "_" is not allowed in host names.
+            #expect(isolation.hostname == "berth-my-site")
+        }
+        #expect(serve == IsolationConfig(appName: "my_site", mode: .serve))
+        #expect(dev == IsolationConfig(appName: "my_site", mode: .dev))
+
+        let explicit = try parse(toml + "\n[app.my_site.isolation]\nenabled = true", mode: .dev)
+        #expect(explicit.apps[0].isolation.enabled == true)
+        #expect(explicit.apps[0].isolation.pids == 128)
+    }
+
+    @Test(arguments: [
+        ("web", "berth-web"), ("my_site", "berth-my-site"), ("a-", "berth-a"),
+        (String(repeating: "x", count: 70), "berth-" + String(repeating: "x", count: 57)),
+        (String(repeating: "x", count: 56) + "_y", "berth-" + String(repeating: "x", count: 56)),
+    ])
+    func defaultHostnamesAreValid(app: String, hostname: String) {
+        #expect(IsolationConfig.defaultHostname(appName: app) == hostname)
+        #expect(hostnameProblem(hostname) == nil)
+    }
+
     @Test(arguments: [
         ("\"100m\"", 104_857_600), ("\"1g\"", 1 << 30), ("\"512k\"", 524_288), ("\"512K\"", 524_288),
         ("\"1MiB\"", 1 << 20), ("\"2mb\"", 2 << 20), ("\"123\"", 123), ("4096", 4096), ("0", 0),
@@ -211,6 +295,17 @@ import Testing
                         StaticRoute(
                             root: "\(repositoryRoot)/samples/mysite/staticfiles", immutable: mode == .serve)))
             #expect(config.routes.match(path: "/admin/")?.target == .app(name: "mysite"))
+            #expect(app.isolation.enabled == (mode == .serve))
+            if mode == .serve {
+                #expect(app.isolation.memory == 512 << 20)
+                #expect(app.isolation.pids == 128)
+                #expect(
+                    app.isolation.volumes == [
+                        "\(repositoryRoot)/samples/mysite/media", "\(repositoryRoot)/samples/mysite/var",
+                    ])
+                // Relative to the workers' directory, samples/mysite: the database is in the volume.
+                #expect(app.env["MYSITE_DB"] == "var/db.sqlite3")
+            }
         }
     }
 }

@@ -4,7 +4,7 @@ import Testing
 @testable import HTTPFront
 
 @Suite("Static files, in memory")
-struct StaticTests {
+final class StaticTests {
     let root: String
     let site: StaticSite
 
@@ -18,6 +18,10 @@ struct StaticTests {
         try "<p>index</p>".write(toFile: root + "/sub/index.html", atomically: true, encoding: .utf8)
         try fm.createSymbolicLink(atPath: root + "/escape", withDestinationPath: "/etc/hostname")
         site = StaticSite(roots: [root])
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: root)
     }
 
     func get(_ path: String, headers: String = "") throws -> String {

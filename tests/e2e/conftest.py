@@ -152,6 +152,10 @@ def start_berth():
 
 @pytest.fixture
 def hello(start_berth):
-    """berth serving samples/hello with 2 workers."""
+    """berth serving samples/hello with 2 plain (not isolated) workers.
+
+    The gateway tests tell workers apart by their host pids (/pid), which a container's pid
+    namespace hides; test_isolation*.py test the containers.
+    """
     return start_berth("serve", "app:app", "--chdir", SAMPLES / "hello", "-w", "2",
-                       "-b", "127.0.0.1:0", "--python", VENV_PYTHON)
+                       "-b", "127.0.0.1:0", "--python", VENV_PYTHON, "--no-isolate")

@@ -109,7 +109,10 @@ static = "{site['media']}"
 path = "/"
 app = "mysite"
 """)
-    berth = Berth(["serve", "-c", config], env=site["env"])
+    # The site's database and media live in pytest's 0700 temp tree, which a container's
+    # unprivileged root cannot reach: these tests check Django through the stack, and
+    # tests/e2e/test_isolation_django.py checks it isolated.
+    berth = Berth(["serve", "--no-isolate", "-c", config], env=site["env"])
     yield berth
     assert berth.stop() == 0, berth.stderr
 
@@ -316,7 +319,7 @@ def test_boom_is_a_bare_500_with_traceback_in_stderr(served):
 def test_serve_refuses_debug_true(site):
     token = uuid.uuid4().hex
     env = {**site["env"], "MYSITE_DEBUG": "1", "BERTH_E2E_TOKEN": token}
-    berth = Berth(["serve", "--django", "mysite.settings", "--chdir", MYSITE, "-w", "2",
+    berth = Berth(["serve", "--no-isolate", "--django", "mysite.settings", "--chdir", MYSITE, "-w", "2",
                    "-b", "127.0.0.1:0", "--python", VENV_PYTHON], env=env, ready_timeout=None)
     try:
         rc = berth.proc.wait(60)
@@ -340,7 +343,7 @@ def test_serve_exits_when_the_app_fails_to_import(site, tmp_path):
     models = copy / "gallery" / "models.py"
     models.write_text(models.read_text() + "\ndef broken(:\n    pass\n")
     token = uuid.uuid4().hex
-    berth = Berth(["serve", "--django", "mysite.settings", "--chdir", copy, "-w", "2",
+    berth = Berth(["serve", "--no-isolate", "--django", "mysite.settings", "--chdir", copy, "-w", "2",
                    "-b", "127.0.0.1:0", "--python", VENV_PYTHON],
                   env={**site["env"], "BERTH_E2E_TOKEN": token}, ready_timeout=None)
     try:
@@ -396,7 +399,7 @@ def test_one_access_log_line_per_request(served):
 # ---------------------------------------------------------------- other ways to start
 
 def test_serve_with_flags_only(site, start_berth):
-    berth = start_berth("serve", "--django", "mysite.settings", "--chdir", MYSITE, "-w", "2",
+    berth = start_berth("serve", "--no-isolate", "--django", "mysite.settings", "--chdir", MYSITE, "-w", "2",
                         "-b", "127.0.0.1:0", "--static", f"/static/={site['static']}",
                         "--static", f"/media/={site['media']}", "--python", VENV_PYTHON, env=site["env"])
     assert len(berth.worker_pids()) == 2
@@ -414,12 +417,13 @@ def test_repo_config_serves_the_site(site, start_berth):
     point into samples/mysite (staticfiles/ exists only after collectstatic there, which this
     test does not run, and media/); --static replaces a file route with the same path, so
     /static/ and /media/ go to this module's temporary collected tree and media dir, matching
-    MYSITE_STATIC_ROOT / MYSITE_MEDIA_ROOT. MYSITE_DEBUG is left unset: serve mode must get
+    MYSITE_STATIC_ROOT / MYSITE_MEDIA_ROOT (the environment overrides the file's `env`).
+    --no-isolate: those temporary paths are not in the file's container. MYSITE_DEBUG is left unset: serve mode must get
     DEBUG off by default, otherwise berth would refuse to start.
     """
     env = {k: v for k, v in site["env"].items() if k != "MYSITE_DEBUG"}
     assert "MYSITE_DEBUG" not in os.environ and "BERTH_DEV" not in os.environ
-    berth = start_berth("serve", "-c", ROOT / "conf" / "berth.toml", "-b", "127.0.0.1:0",
+    berth = start_berth("serve", "-c", ROOT / "conf" / "berth.toml", "-b", "127.0.0.1:0", "--no-isolate",
                         "--static", f"/static/={site['static']}", "--static", f"/media/={site['media']}",
                         env=env)
     listening = re.findall(r"berth: listening on (\S+)", berth.stdout)

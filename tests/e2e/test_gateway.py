@@ -488,7 +488,7 @@ def test_unix_socket_listener(start_berth):
     d = tempfile.mkdtemp(prefix="berth-", dir="/tmp")
     path = os.path.join(d, "b.sock")
     try:
-        b = start_berth("serve", "app:app", "--chdir", SAMPLES / "hello", "-w", "1",
+        b = start_berth("serve", "--no-isolate", "app:app", "--chdir", SAMPLES / "hello", "-w", "1",
                         "-b", "127.0.0.1:0", "-b", f"unix:{path}", "--python", VENV_PYTHON)
         b.wait_for(lambda: os.path.exists(path), 10, "the unix socket")
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -20,7 +20,8 @@ HELLO_FILE = (SAMPLES / "hello" / "app.py").read_bytes()
 
 @pytest.fixture
 def validated(start_berth):
-    return start_berth("serve", "app:app", "--chdir", SAMPLES / "validated", "-w", "2",
+    # --no-isolate: samples/validated imports ../hello/app.py, outside what a container grants.
+    return start_berth("serve", "--no-isolate", "app:app", "--chdir", SAMPLES / "validated", "-w", "2",
                        "-b", "127.0.0.1:0", "--python", VENV_PYTHON)
 
 

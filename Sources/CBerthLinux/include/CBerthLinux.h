@@ -3,6 +3,8 @@
 
 #include <sys/types.h>
 
+#include "CBerthContainer.h"
+
 /// Spawns `path` with `argv`/`envp` (NULL-terminated) via posix_spawn.
 /// The child gets `child_fd` as fd `target_fd` (without close-on-exec), starts in `cwd`
 /// (NULL: inherit), with an empty signal mask and every signal at its default disposition

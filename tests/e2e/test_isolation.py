@@ -1,0 +1,584 @@
+"""berth's worker containers, attacked from the inside: samples/escape tries to break out.
+
+berth serves samples/escape (a WSGI app whose endpoints each try one escape and answer JSON
+{"ok", "errno", "detail"}) with `[app.escape.isolation] enabled = true`, a 64m memory
+limit, 32 pids and one writable volume, and every test checks that the container holds:
+identity and privileges, the file system view, processes, syscalls the seccomp profile
+denies (Sources/Container/SeccompProfile+Default.swift: EPERM, the profile's default errno),
+the network, writes, the pids and memory limits, cgroup cleanup.
+
+These tests need root (berth writes uid maps and cgroups) and user namespaces. They do not
+skip: on a machine without them they fail loudly, at import.
+"""
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import SAMPLES, VENV_PYTHON, Berth
+
+if os.geteuid() != 0:
+    raise RuntimeError(
+        "tests/e2e/test_isolation.py must run as root: berth's worker containers need it "
+        "(uid/gid maps, cgroups). Not skipping on purpose.")
+if int(Path("/proc/sys/user/max_user_namespaces").read_text()) == 0:
+    raise RuntimeError("user namespaces are disabled (user.max_user_namespaces = 0)")
+
+ESCAPE = SAMPLES / "escape"
+CONTAINER_ROOT_HOST_UID = 65534  # the isolation default: the container's root is nobody
+HOSTNAME = "berth-escape"        # IsolationConfig.defaultHostname("escape")
+MEMORY_LIMIT = 64 << 20
+PIDS_LIMIT = 32
+DEVICES = {"null", "zero", "full", "random", "urandom", "tty"}
+DEV_EXTRAS = {"shm", "fd", "stdin", "stdout", "stderr"}
+# A connect that fails for want of a network (lo down: ENETUNREACH; lo up but nothing
+# listening inside the namespace: ECONNREFUSED; a dropped SYN: a timeout).
+NO_NETWORK_ERRNOS = {"ENETUNREACH", "ECONNREFUSED", "EHOSTUNREACH", "ETIMEDOUT", "EADDRNOTAVAIL"}
+ZERO_CAPS = "0000000000000000"
+
+
+# ---------------------------------------------------------------- helpers
+
+def world_readable_tmpdir(prefix):
+    """A fresh directory under /tmp that the container's root (host uid 65534) can reach.
+
+    pytest's tmp_path lives under /tmp/pytest-of-root/, which is 0700: uid 65534 could not
+    even traverse it, and every volume or app dir below it would fail inside the container
+    for reasons that have nothing to do with berth. mkdtemp makes 0700 too, hence the chmod.
+    """
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    path.chmod(0o755)
+    return path
+
+
+def write_config(directory, volume):
+    config = directory / "berth.toml"
+    config.write_text(f"""\
+python = "{VENV_PYTHON}"
+
+[[listen]]
+bind = "127.0.0.1:0"
+
+[app.escape]
+module = "app:app"
+chdir = "{ESCAPE}"
+workers = 1
+
+[app.escape.isolation]
+enabled = true
+memory = "64m"
+pids = {PIDS_LIMIT}
+volumes = ["{volume}"]
+""")
+    return config
+
+
+def kill_leftovers(token):
+    """SIGKILLs, by pid, processes carrying this test's token (a worker container that
+    never came up would otherwise outlive the test)."""
+    for pid in processes_with_token(token):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def start(config, token, env=None, app="escape"):
+    """berth serve -c config, its workers tagged with BERTH_E2E_TOKEN=token. If it never
+    listens, berth and whatever it started are killed before the failure propagates."""
+    berth = Berth(["serve", "-c", config], env={**(env or {}), "BERTH_E2E_TOKEN": token}, ready_timeout=None)
+    try:
+        berth.wait_listening(30)
+    except BaseException:
+        stuck = {pid: describe(pid) for pid in processes_with_token(token)}
+        berth.proc.kill()
+        berth.proc.wait()
+        tidy(berth, token, app)
+        raise AssertionError(f"berth never listened; its processes then: {stuck}\nstderr:\n{berth.stderr}")
+    return berth
+
+
+def describe(pid):
+    """What a process is doing, for failure messages: name, state, wchan, current syscall."""
+    try:
+        return {
+            "comm": Path(f"/proc/{pid}/comm").read_text().strip(),
+            "state": Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0],
+            "wchan": Path(f"/proc/{pid}/wchan").read_text(),
+            "syscall": Path(f"/proc/{pid}/syscall").read_text().strip(),
+        }
+    except OSError as e:
+        return str(e)
+
+
+def call(berth, endpoint, timeout=30, **params):
+    """GET an escape endpoint; returns its JSON answer (asserting a 200)."""
+    r = requests.get(berth.url + endpoint, params=params, timeout=timeout)
+    assert r.status_code == 200, f"{endpoint} {params}: {r.status_code} {r.text[:500]}\nstderr:\n{berth.stderr}"
+    answer = r.json()
+    assert not answer.get("exception"), f"{endpoint} raised in the app: {answer}"
+    return answer
+
+
+def processes_with_token(token):
+    """Live (non-zombie) host pids whose environment holds BERTH_E2E_TOKEN=token: berth's
+    container inits and Python workers inherit it."""
+    needle = f"BERTH_E2E_TOKEN={token}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                if (entry / "stat").read_text().split(")")[-1].split()[0] != "Z":
+                    found.append(int(entry.name))
+        except OSError:
+            pass
+    return found
+
+
+def host_pid_count():
+    return sum(1 for p in os.listdir("/proc") if p.isdigit())
+
+
+def cgroup_directories():
+    """This process's cgroup directory for the memory, pids and cpu controllers (v1 mounts, or
+    the unified hierarchy), found as berth finds its own: /proc/self/cgroup + mountinfo.
+    berth is our child and starts in the same cgroups."""
+    memberships = []
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        hid, controllers, path = line.split(":", 2)
+        memberships.append((int(hid), controllers.split(",") if controllers else [], path))
+    mounts = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split(" ")
+        dash = fields.index("-")
+        fstype, options = fields[dash + 1], fields[dash + 3].split(",")
+        if fstype in ("cgroup", "cgroup2"):
+            mounts.append((fstype, fields[3], fields[4], options))
+
+    def under(mount_root, mount_point, path):
+        if path != mount_root and not path.startswith(mount_root.rstrip("/") + "/"):
+            return None
+        rest = path[len(mount_root.rstrip("/")):].lstrip("/")
+        return os.path.join(mount_point, rest) if rest else mount_point
+
+    found = {}
+    for controller in ("memory", "pids", "cpu"):
+        for hid, controllers, path in memberships:
+            if controller not in controllers:
+                continue
+            for fstype, root, point, options in mounts:
+                if fstype == "cgroup" and controller in options:
+                    d = under(root, point, path)
+                    if d and os.path.isdir(d):
+                        found[controller] = d
+        if controller not in found:  # unified hierarchy
+            for hid, _, path in memberships:
+                if hid != 0:
+                    continue
+                for fstype, root, point, _ in mounts:
+                    if fstype == "cgroup2":
+                        d = under(root, point, path)
+                        controllers_file = Path(d or "/nonexistent", "cgroup.controllers")
+                        if d and controllers_file.exists() and controller in controllers_file.read_text().split():
+                            found[controller] = d
+    assert {"memory", "pids"} <= set(found), f"cannot find the memory/pids cgroups: {found}"
+    return found
+
+
+def berth_cgroups(berth_pid):
+    """The berth-<pid> cgroup directories berth makes under our cgroups, one per controller."""
+    return sorted({Path(d) / f"berth-{berth_pid}" for d in cgroup_directories().values()})
+
+
+def staging_root(berth_pid, app="escape"):
+    """Where berth assembles an app's container root (Stack.swift: <TMPDIR>/berth-<pid>-<app>-root)."""
+    return Path(tempfile.gettempdir()) / f"berth-{berth_pid}-{app}-root"
+
+
+def tidy(berth, token, app="escape"):
+    """After a berth stopped (or was killed): kills what carries its token, removes what it
+    left in the cgroup trees and its empty staging root. The tests that check that berth
+    cleans up by itself look before calling this."""
+    kill_leftovers(token)
+    remove_cgroups(berth_cgroups(berth.proc.pid))
+    try:
+        staging_root(berth.proc.pid, app).rmdir()
+    except OSError:
+        pass
+
+
+def remove_cgroups(directories):
+    """Tidies up after a failing berth: removes the existing ones of `directories` and their
+    (empty) children, and returns those that existed (rmdir refuses a cgroup in use)."""
+    existed = sorted({str(d) for d in directories if Path(d).exists()})
+    for root in existed:
+        for sub in sorted(Path(root).glob("*/"), reverse=True):
+            try:
+                sub.rmdir()
+            except OSError:
+                pass
+        try:
+            Path(root).rmdir()
+        except OSError:
+            pass
+    return existed
+
+
+# ---------------------------------------------------------------- the shared berth
+
+@pytest.fixture(scope="module")
+def volume():
+    # Under /tmp on purpose, as a user's would often be: the container gets a tmpfs of its
+    # own at /tmp, and a volume below it must still be the host's directory.
+    path = world_readable_tmpdir("berth-iso-vol-")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def escape(volume):
+    """One berth for the module, serving samples/escape isolated (1 worker)."""
+    confdir = world_readable_tmpdir("berth-iso-conf-")
+    token = uuid.uuid4().hex
+    berth = start(write_config(confdir, volume), token)
+    berth.token = token
+    yield berth
+    try:
+        assert berth.stop() == 0, berth.stderr
+    finally:
+        tidy(berth, token)
+        shutil.rmtree(confdir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- identity and privileges
+
+def test_whoami_is_an_unprivileged_root(escape):
+    answer = call(escape, "/whoami")
+    assert answer["ok"], answer
+    me = answer["detail"]
+    assert (me["uid"], me["gid"], me["euid"], me["egid"]) == (0, 0, 0, 0), me
+    assert me["groups"] in ([], [0]), me
+    assert me["hostname"] == HOSTNAME, me
+    assert me["pid"] <= 3, f"pid {me['pid']}: not in a pid namespace of its own? {me}"
+    status = me["status"]
+    assert status["CapEff"] == ZERO_CAPS, status
+    assert status["CapBnd"] == ZERO_CAPS, status
+    assert status["CapPrm"] == ZERO_CAPS, status
+    assert status.get("CapAmb", ZERO_CAPS) == ZERO_CAPS, status
+    assert status["NoNewPrivs"] == "1", status
+    assert status["Seccomp"] == "2", status  # SECCOMP_MODE_FILTER
+    # A cgroup namespace rooted at the worker's own cgroup: the host's tree is not visible.
+    assert me["cgroup"] and all(line.endswith(":/") for line in me["cgroup"]), me["cgroup"]
+
+
+def test_the_worker_runs_as_uid_65534_on_the_host(escape):
+    """Seen from the host, the container's root is nobody, not root."""
+    pids = set(processes_with_token(escape.token)) - {escape.proc.pid}
+    assert pids, f"no worker process found\n{escape.stderr}"
+    # The container's init (a clone of berth) and the Python worker: all nobody.
+    for pid in pids:
+        status = Path(f"/proc/{pid}/status").read_text()
+        uids = next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1:]
+        assert set(uids) == {str(CONTAINER_ROOT_HOST_UID)}, f"pid {pid}: {status}"
+    assert any(b"berth_worker" in Path(f"/proc/{pid}/cmdline").read_bytes() for pid in pids)
+
+
+# ---------------------------------------------------------------- the file system view
+
+@pytest.mark.parametrize("path", ["/etc/shadow", "/root", "/home", "/work/main/Package.swift",
+                                  "/work/main/Sources/Container/ContainerLauncher.swift",
+                                  "/var/log", "/sys/kernel"])
+def test_host_files_outside_the_grant_are_invisible(escape, path):
+    answer = call(escape, "/read", path=path)
+    assert not answer["ok"], f"{path} is readable inside the container: {answer}"
+    assert answer["errno"] in ("ENOENT", "EACCES"), answer
+
+
+def test_root_directory_holds_only_the_grant(escape):
+    answer = call(escape, "/listdir", path="/")
+    assert answer["ok"], answer
+    entries = set(answer["detail"])
+    allowed = {"bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc", "work", "tmp", "dev", "proc"}
+    assert {"usr", "etc", "work", "tmp", "dev", "proc"} <= entries, entries
+    assert entries <= allowed, f"unexpected top-level entries: {sorted(entries - allowed)}"
+    for absent in ("root", "home", "var", "srv", "opt", "sys", "boot", "mnt", "run", "media"):
+        assert absent not in entries
+
+
+def test_work_main_shows_only_the_granted_parts(escape):
+    assert call(escape, "/listdir", path="/work")["detail"] == ["main"]
+    entries = set(call(escape, "/listdir", path="/work/main")["detail"])
+    # The venv, berth's worker code (python/) and the path to the app dir: nothing else.
+    assert entries == {".venv", "python", "samples"}, entries
+    for absent in ("Package.swift", "Sources", "tests", ".build", ".git", "conf"):
+        assert absent not in entries
+    assert call(escape, "/listdir", path="/work/main/samples")["detail"] == ["escape"]
+    app_dir = call(escape, "/listdir", path=str(ESCAPE))
+    assert "app.py" in app_dir["detail"], app_dir
+
+
+def test_etc_holds_only_the_files_python_needs(escape):
+    entries = set(call(escape, "/listdir", path="/etc")["detail"])
+    allowed = {"passwd", "group", "hosts", "nsswitch.conf", "localtime", "ld.so.cache", "mime.types", "ssl"}
+    assert entries <= allowed, f"unexpected files in /etc: {sorted(entries - allowed)}"
+    assert "shadow" not in entries
+
+
+def test_proc_lists_only_the_containers_processes(escape):
+    answer = call(escape, "/processes")
+    assert answer["ok"], answer
+    pids = answer["detail"]
+    me = call(escape, "/whoami")["detail"]["pid"]
+    assert me in pids
+    assert 1 in pids, pids  # the container's init
+    assert len(pids) <= 3, f"/proc inside lists {pids}"
+    host = host_pid_count()
+    assert host > 20, f"the host has only {host} processes: the comparison proves nothing"
+    assert len(pids) < host
+
+
+# ---------------------------------------------------------------- syscalls seccomp denies
+
+@pytest.mark.parametrize("endpoint", ["/mount", "/ptrace", "/keyctl", "/bpf", "/clone-ns"])
+def test_denied_syscalls_fail_with_eperm(escape, endpoint):
+    answer = call(escape, endpoint)
+    assert not answer["ok"], f"{endpoint} succeeded inside the container: {answer}"
+    assert answer["errno"] == "EPERM", answer
+
+
+def test_unshare_user_and_mount_namespaces_fail_with_eperm(escape):
+    answer = call(escape, "/unshare")
+    assert not answer["ok"], answer
+    for flag in ("CLONE_NEWUSER", "CLONE_NEWNS"):
+        attempt = answer["detail"][flag]
+        assert not attempt["ok"] and attempt["errno"] == "EPERM", answer
+
+
+def test_denied_syscalls_leave_the_worker_serving(escape):
+    before = escape.worker_pids()
+    for endpoint in ("/mount", "/unshare", "/ptrace", "/keyctl", "/bpf", "/clone-ns"):
+        call(escape, endpoint)
+    assert call(escape, "/whoami")["ok"]
+    assert escape.worker_pids() == before
+
+
+# ---------------------------------------------------------------- network
+
+def test_no_network_inside_the_container(escape):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+        # The same connect from the host works...
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            pass
+        conn, _ = listener.accept()
+        conn.close()
+        # ...and from the worker it does not.
+        answer = call(escape, "/connect", port=port)
+        assert not answer["ok"], f"the worker reached the host's 127.0.0.1:{port}: {answer}"
+        assert answer["errno"] in NO_NETWORK_ERRNOS, answer
+        interfaces = answer["detail"]["interfaces"]
+        assert set(interfaces) <= {"lo"}, f"interfaces inside: {interfaces}"
+        listener.settimeout(0.2)
+        with pytest.raises(socket.timeout):
+            listener.accept()
+
+
+# ---------------------------------------------------------------- writes
+
+@pytest.mark.parametrize("path", ["/x", f"{ESCAPE}/x", "/usr/x", "/etc/x", "/work/main/.venv/x"])
+def test_the_root_is_read_only(escape, path):
+    existed = Path(path).exists()
+    answer = call(escape, "/write", path=path)
+    assert not answer["ok"], f"wrote {path} inside the container: {answer}"
+    assert answer["errno"] in ("EROFS", "EACCES"), answer
+    assert Path(path).exists() == existed
+
+
+def test_tmp_is_a_private_writable_tmpfs(escape):
+    name = f"/tmp/escape-{uuid.uuid4().hex}"
+    answer = call(escape, "/write", path=name)
+    assert answer["ok"], answer
+    assert call(escape, "/read", path=name)["ok"]
+    assert not Path(name).exists(), "the container's /tmp is the host's /tmp"
+
+
+def test_writes_to_the_volume_land_on_the_host_as_uid_65534(escape, volume):
+    target = volume / f"from-container-{uuid.uuid4().hex}.txt"
+    answer = call(escape, "/write", path=str(target))
+    assert answer["ok"], answer
+    assert target.is_file(), (f"the container wrote {target} but the host does not see it: the "
+                              f"volume is not mounted over the container's path; answer: {answer}")
+    assert target.read_bytes() == b"written from inside the container\n"
+    st = target.stat()
+    assert (st.st_uid, st.st_gid) == (CONTAINER_ROOT_HOST_UID, CONTAINER_ROOT_HOST_UID), st
+    # And a file the host puts there is visible inside.
+    host_file = volume / f"from-host-{uuid.uuid4().hex}.txt"
+    host_file.write_text("hello from the host\n")
+    host_file.chmod(0o644)
+    seen = call(escape, "/read", path=str(host_file))
+    assert seen["ok"] and seen["detail"] == "hello from the host\n", seen
+
+
+# ---------------------------------------------------------------- pids limit
+
+def test_fork_bomb_hits_the_pids_limit_and_the_worker_survives(escape):
+    before = escape.worker_pids()
+    answer = call(escape, "/fork-bomb", timeout=60, n=100)
+    detail = answer["detail"]
+    assert not answer["ok"], f"100 forks succeeded under pids = {PIDS_LIMIT}: {answer}"
+    assert answer["errno"] == "EAGAIN", answer
+    assert detail["forked"] < PIDS_LIMIT, answer
+    assert detail["reaped"] == detail["forked"], answer
+    # The worker survived and still answers; no replacement was needed.
+    assert call(escape, "/whoami")["ok"]
+    assert escape.worker_pids() == before
+    assert "starting a replacement" not in escape.stderr
+
+
+# ---------------------------------------------------------------- normal Python still works
+
+def test_subprocess_fork_and_exec_work(escape):
+    answer = call(escape, "/subprocess", timeout=60)
+    assert answer["ok"], answer
+    assert answer["detail"]["stdout"] == "1\n"
+
+
+def test_threads_work(escape):
+    answer = call(escape, "/thread")
+    assert answer["ok"], answer
+
+
+def test_dev_holds_exactly_the_minimal_set(escape):
+    answer = call(escape, "/devices")
+    assert answer["ok"], answer
+    entries = set(answer["detail"])
+    expected = DEVICES | DEV_EXTRAS
+    assert expected <= entries, f"missing from /dev: {sorted(expected - entries)}"
+    assert entries <= expected, f"unexpected in /dev: {sorted(entries - expected)}"
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom", "/dev/random"])
+def test_devices_can_be_read(escape, device):
+    """The device nodes are usable, not just present (a nodev mount would make open EACCES)."""
+    answer = call(escape, "/read", path=device)
+    assert answer["ok"], answer
+    assert len(answer["detail"]) == 64, answer
+
+
+def test_dev_null_and_dev_full_behave(escape):
+    assert call(escape, "/write", path="/dev/null")["ok"]
+    full = call(escape, "/write", path="/dev/full")
+    assert not full["ok"] and full["errno"] == "ENOSPC", full
+
+
+# ---------------------------------------------------------------- memory limit
+
+def test_memory_limit_kills_the_worker_and_a_replacement_serves(volume):
+    confdir = world_readable_tmpdir("berth-iso-conf-")
+    token = uuid.uuid4().hex
+    berth = start(write_config(confdir, volume), token)
+    try:
+        small = call(berth, "/alloc", mb=8)
+        assert small["ok"], small
+        first = call(berth, "/whoami")["detail"]
+        r = requests.get(berth.url + "/alloc", params={"mb": 200}, timeout=60)
+        assert r.status_code == 502, f"{r.status_code} {r.text[:300]}\n{berth.stderr}"
+        berth.wait_for(lambda: "memory limit" in berth.stderr, 15,
+                       "berth's log to say the worker hit its memory limit")
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                r = requests.get(berth.url + "/whoami", timeout=10)
+                if r.status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, f"no replacement worker answered\n{berth.stderr}"
+            time.sleep(0.2)
+        again = r.json()["detail"]
+        assert again["hostname"] == HOSTNAME and again["status"]["Seccomp"] == "2", again
+        assert first["uid"] == again["uid"] == 0
+    finally:
+        try:
+            assert berth.stop() == 0, berth.stderr
+        finally:
+            tidy(berth, token)
+            shutil.rmtree(confdir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- cleanup
+
+def test_cgroups_and_processes_are_gone_after_stop(volume):
+    cgroups = cgroup_directories()
+    confdir = world_readable_tmpdir("berth-iso-conf-")
+    token = uuid.uuid4().hex
+    berth = start(write_config(confdir, volume), token)
+    try:
+        assert call(berth, "/whoami")["ok"]
+        roots = {c: Path(d) / f"berth-{berth.proc.pid}" for c, d in cgroups.items()}
+        for controller, root in roots.items():
+            assert root.is_dir(), f"no {controller} cgroup {root} while berth runs"
+        workers = {c: [p for p in root.iterdir() if p.is_dir()] for c, root in roots.items()}
+        assert len(workers["memory"]) == 1 and len(workers["pids"]) == 1, workers
+        memory_dir, pids_dir = workers["memory"][0], workers["pids"][0]
+        if (memory_dir / "memory.limit_in_bytes").exists():
+            assert int((memory_dir / "memory.limit_in_bytes").read_text()) == MEMORY_LIMIT
+        else:
+            assert int((memory_dir / "memory.max").read_text()) == MEMORY_LIMIT
+        assert (pids_dir / "pids.max").read_text().strip() == str(PIDS_LIMIT)
+        # The worker's processes (its container's init and Python; not berth) are in it.
+        inside = {int(p) for p in (pids_dir / "cgroup.procs").read_text().split()}
+        contained = set(processes_with_token(token)) - {berth.proc.pid}
+        assert contained and contained <= inside, (contained, inside)
+    except BaseException:
+        berth.stop()
+        tidy(berth, token)
+        raise
+    finally:
+        try:
+            assert berth.stop() == 0, berth.stderr
+        finally:
+            shutil.rmtree(confdir, ignore_errors=True)
+    deadline = time.monotonic() + 5
+    while processes_with_token(token) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    survivors = {pid: describe(pid) for pid in processes_with_token(token)}
+    left = remove_cgroups(roots.values())
+    tidy(berth, token)
+    assert not survivors, f"processes left after berth stopped: {survivors}"
+    assert not left, f"cgroups left after berth stopped: {left}\nstderr:\n{berth.stderr}"
+
+
+def test_staging_root_is_removed_after_stop(volume):
+    """berth assembles each app's root in <TMPDIR>/berth-<pid>-<app>-root (Stack.swift); an
+    empty directory on the host, which should go away with berth."""
+    confdir = world_readable_tmpdir("berth-iso-conf-")
+    token = uuid.uuid4().hex
+    berth = start(write_config(confdir, volume), token)
+    staging = staging_root(berth.proc.pid)
+    try:
+        assert call(berth, "/whoami")["ok"]
+        assert staging.is_dir(), f"no staging root at {staging}"
+    except BaseException:
+        berth.stop()
+        tidy(berth, token)
+        raise
+    finally:
+        try:
+            assert berth.stop() == 0, berth.stderr
+        finally:
+            shutil.rmtree(confdir, ignore_errors=True)
+    left = staging.exists()
+    tidy(berth, token)
+    assert not left, f"berth left its staging root {staging} behind"
