@@ -4,9 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../samples/mysite"
 python=../../.venv/bin/python
-# conf/berth.toml keeps the database in var/, a directory the isolated workers may write.
+# The database lives in var/ (settings.py), a directory isolated workers may write.
 mkdir -p var media
-export MYSITE_DB=${MYSITE_DB:-var/db.sqlite3}
 $python manage.py migrate --noinput -v 0
 $python manage.py collectstatic --noinput -v 0
 $python - <<'PY'

@@ -4,7 +4,8 @@ Django settings for the mysite sample project (berth's Django test/benchmark app
 Everything that touches the filesystem or security can be overridden by environment
 variables, so tests can point the project at temporary directories:
 
-  MYSITE_DB             SQLite database path          (default: BASE_DIR/db.sqlite3)
+  MYSITE_DB             SQLite database path          (default: BASE_DIR/var/db.sqlite3;
+                                                      var/ is writable in berth's container)
   MYSITE_STATIC_ROOT    collectstatic target          (default: BASE_DIR/staticfiles)
   MYSITE_MEDIA_ROOT     uploaded files                (default: BASE_DIR/media)
   MYSITE_DEBUG          "1" or "0"                    (default: "1" under `berth dev`,
@@ -105,7 +106,7 @@ WSGI_APPLICATION = 'mysite.wsgi.application'
 DATABASES = {
     'default': {
         'ENGINE': 'django.db.backends.sqlite3',
-        'NAME': _env_path("MYSITE_DB", BASE_DIR / 'db.sqlite3'),
+        'NAME': _env_path("MYSITE_DB", BASE_DIR / 'var' / 'db.sqlite3'),
     }
 }
 
