@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import SAMPLES, VENV_PYTHON, Berth
+from conftest import ROOT, SAMPLES, VENV_PYTHON, Berth
 
 if os.geteuid() != 0:
     raise RuntimeError(
@@ -294,8 +294,8 @@ def test_the_worker_runs_as_uid_65534_on_the_host(escape):
 
 # ---------------------------------------------------------------- the file system view
 
-@pytest.mark.parametrize("path", ["/etc/shadow", "/root", "/home", "/work/main/Package.swift",
-                                  "/work/main/Sources/Container/ContainerLauncher.swift",
+@pytest.mark.parametrize("path", ["/etc/shadow", "/root", "/home", f"{ROOT}/Package.swift",
+                                  f"{ROOT}/Sources/Container/ContainerLauncher.swift",
                                   "/var/log", "/sys/kernel"])
 def test_host_files_outside_the_grant_are_invisible(escape, path):
     answer = call(escape, "/read", path=path)
@@ -307,21 +307,26 @@ def test_root_directory_holds_only_the_grant(escape):
     answer = call(escape, "/listdir", path="/")
     assert answer["ok"], answer
     entries = set(answer["detail"])
-    allowed = {"bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc", "work", "tmp", "dev", "proc"}
-    assert {"usr", "etc", "work", "tmp", "dev", "proc"} <= entries, entries
+    # The repository's top directory (/work here, /tmp for a clone there) holds the app.
+    top = ROOT.parts[1]
+    allowed = {"bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc", "tmp", "dev", "proc", top}
+    assert {"usr", "etc", "tmp", "dev", "proc", top} <= entries, entries
     assert entries <= allowed, f"unexpected top-level entries: {sorted(entries - allowed)}"
     for absent in ("root", "home", "var", "srv", "opt", "sys", "boot", "mnt", "run", "media"):
         assert absent not in entries
 
 
-def test_work_main_shows_only_the_granted_parts(escape):
-    assert call(escape, "/listdir", path="/work")["detail"] == ["main"]
-    entries = set(call(escape, "/listdir", path="/work/main")["detail"])
+def test_the_repository_shows_only_the_granted_parts(escape):
+    parent = call(escape, "/listdir", path=str(ROOT.parent))["detail"]
+    assert ROOT.name in parent, parent
+    if ROOT.parent != Path("/tmp"):  # /tmp is the container's own tmpfs, with other mounts
+        assert parent == [ROOT.name], parent
+    entries = set(call(escape, "/listdir", path=str(ROOT))["detail"])
     # The venv, berth's worker code (python/) and the path to the app dir: nothing else.
     assert entries == {".venv", "python", "samples"}, entries
     for absent in ("Package.swift", "Sources", "tests", ".build", ".git", "conf"):
         assert absent not in entries
-    assert call(escape, "/listdir", path="/work/main/samples")["detail"] == ["escape"]
+    assert call(escape, "/listdir", path=str(ROOT / "samples"))["detail"] == ["escape"]
     app_dir = call(escape, "/listdir", path=str(ESCAPE))
     assert "app.py" in app_dir["detail"], app_dir
 
@@ -396,7 +401,7 @@ def test_no_network_inside_the_container(escape):
 
 # ---------------------------------------------------------------- writes
 
-@pytest.mark.parametrize("path", ["/x", f"{ESCAPE}/x", "/usr/x", "/etc/x", "/work/main/.venv/x"])
+@pytest.mark.parametrize("path", ["/x", f"{ESCAPE}/x", "/usr/x", "/etc/x", f"{ROOT}/.venv/x"])
 def test_the_root_is_read_only(escape, path):
     existed = Path(path).exists()
     answer = call(escape, "/write", path=path)
