@@ -159,3 +159,50 @@ def hello(start_berth):
     """
     return start_berth("serve", "app:app", "--chdir", SAMPLES / "hello", "-w", "2",
                        "-b", "127.0.0.1:0", "--python", VENV_PYTHON, "--no-isolate")
+
+
+def mysite_config(chdir, static, media=None, workers=2, app_lines="", access_log="-"):
+    """The text of a berth.toml serving samples/mysite (or a copy at `chdir`): /static/ and
+    optionally /media/ from the given directories, everything else to the app.
+    `app_lines` go at the end of the [app.mysite] table (env, isolation sub-table, ...)."""
+    media_route = f'\n[[route]]\npath = "/media/"\nstatic = "{media}"\n' if media else ""
+    return f"""\
+python = "{VENV_PYTHON}"
+
+[server]
+access_log = "{access_log}"
+
+[[listen]]
+bind = "127.0.0.1:0"
+
+[app.mysite]
+django = "mysite.settings"
+chdir = "{chdir}"
+workers = {workers}
+{app_lines}
+
+[[route]]
+path = "/static/"
+static = "{static}"
+{media_route}
+[[route]]
+path = "/"
+app = "mysite"
+"""
+
+
+def processes_with_token(token):
+    """Live (non-zombie) pids whose environment holds BERTH_E2E_TOKEN=token: berth's workers
+    (and their container inits) inherit it, which proves nothing outlived a berth."""
+    needle = f"BERTH_E2E_TOKEN={token}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                if (entry / "stat").read_text().split(")")[-1].split()[0] != "Z":
+                    found.append(int(entry.name))
+        except OSError:
+            pass
+    return found

@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from conftest import BERTH_BIN, ROOT, VENV_PYTHON
+from conftest import BERTH_BIN, ROOT, VENV_PYTHON, mysite_config
 
 MYSITE = ROOT / "samples" / "mysite"
 
@@ -86,28 +86,7 @@ def write_config(tmp_path):
     """write_config(edit) → path of a valid config after applying edit(text) → text."""
     static = tmp_path / "static"
     static.mkdir()
-    base = f"""\
-python = "{VENV_PYTHON}"
-
-[server]
-access_log = "-"
-
-[[listen]]
-bind = "127.0.0.1:0"
-
-[app.mysite]
-django = "mysite.settings"
-chdir = "{MYSITE}"
-workers = 2
-
-[[route]]
-path = "/static/"
-static = "{static}"
-
-[[route]]
-path = "/"
-app = "mysite"
-"""
+    base = mysite_config(MYSITE, static)
     counter = [0]
 
     def write(edit=None):

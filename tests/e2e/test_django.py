@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import ROOT, VENV_PYTHON, Berth
+from conftest import ROOT, VENV_PYTHON, Berth, mysite_config, processes_with_token
 
 MYSITE = ROOT / "samples" / "mysite"
 ADMIN_USER = "berth-admin"
@@ -83,32 +83,7 @@ def site(tmp_path_factory):
 def served(site, tmp_path_factory):
     """One berth for the module: `berth serve -c <temp config>` with 2 workers."""
     config = tmp_path_factory.mktemp("conf") / "berth.toml"
-    config.write_text(f"""\
-python = "{VENV_PYTHON}"
-
-[server]
-access_log = "-"
-
-[[listen]]
-bind = "127.0.0.1:0"
-
-[app.mysite]
-django = "mysite.settings"
-chdir = "{MYSITE}"
-workers = 2
-
-[[route]]
-path = "/static/"
-static = "{site['static']}"
-
-[[route]]
-path = "/media/"
-static = "{site['media']}"
-
-[[route]]
-path = "/"
-app = "mysite"
-""")
+    config.write_text(mysite_config(MYSITE, site["static"], site["media"]))
     # The site's database and media live in pytest's 0700 temp tree, which a container's
     # unprivileged root cannot reach: these tests check Django through the stack, and
     # tests/e2e/test_isolation_django.py checks it isolated.
@@ -123,29 +98,11 @@ def _get(berth, path, **kwargs):
     return requests.get(berth.url + path, **kwargs)
 
 
-def _processes_with_token(token):
-    """PIDs of live processes whose environment holds BERTH_E2E_TOKEN=token (berth's workers
-    inherit it), to prove nothing outlives a berth that exited by itself."""
-    needle = f"BERTH_E2E_TOKEN={token}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if needle in (entry / "environ").read_bytes().split(b"\0"):
-                state = (entry / "stat").read_text().split(")")[-1].split()[0]
-                if state != "Z":
-                    found.append(int(entry.name))
-        except OSError:
-            pass
-    return found
-
-
 def _wait_no_processes_with_token(token, timeout=5.0):
     deadline = time.monotonic() + timeout
-    while _processes_with_token(token) and time.monotonic() < deadline:
+    while processes_with_token(token) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _processes_with_token(token), f"left running: {_processes_with_token(token)}"
+    assert not processes_with_token(token), f"left running: {processes_with_token(token)}"
 
 
 def _csrf_token(html):

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import ROOT, SAMPLES, VENV_PYTHON, Berth
+from conftest import ROOT, SAMPLES, VENV_PYTHON, Berth, processes_with_token
 
 if os.geteuid() != 0:
     raise RuntimeError(
@@ -125,23 +125,6 @@ def call(berth, endpoint, timeout=30, **params):
     answer = r.json()
     assert not answer.get("exception"), f"{endpoint} raised in the app: {answer}"
     return answer
-
-
-def processes_with_token(token):
-    """Live (non-zombie) host pids whose environment holds BERTH_E2E_TOKEN=token: berth's
-    container inits and Python workers inherit it."""
-    needle = f"BERTH_E2E_TOKEN={token}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if needle in (entry / "environ").read_bytes().split(b"\0"):
-                if (entry / "stat").read_text().split(")")[-1].split()[0] != "Z":
-                    found.append(int(entry.name))
-        except OSError:
-            pass
-    return found
 
 
 def host_pid_count():

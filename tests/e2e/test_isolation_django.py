@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import ROOT, VENV_PYTHON
+from conftest import ROOT, VENV_PYTHON, mysite_config
 from test_isolation import start, tidy
 
 if os.geteuid() != 0:
@@ -101,34 +101,9 @@ def served(site):
     base = site["base"]
     env_table = ", ".join(f'{k} = "{v}"' for k, v in site["env"].items())
     config = base / "berth.toml"
-    config.write_text(f"""\
-python = "{VENV_PYTHON}"
-
-[[listen]]
-bind = "127.0.0.1:0"
-
-[app.mysite]
-django = "mysite.settings"
-chdir = "{site['project']}"
-workers = 2
-env = {{ {env_table} }}
-
-[app.mysite.isolation]
-enabled = true
-volumes = ["{base / 'var'}", "{site['media']}"]
-
-[[route]]
-path = "/static/"
-static = "{site['static']}"
-
-[[route]]
-path = "/media/"
-static = "{site['media']}"
-
-[[route]]
-path = "/"
-app = "mysite"
-""")
+    volumes = f'["{base / "var"}", "{site["media"]}"]'
+    isolation = f"env = {{ {env_table} }}\n\n[app.mysite.isolation]\nenabled = true\nvolumes = {volumes}"
+    config.write_text(mysite_config(site["project"], site["static"], site["media"], app_lines=isolation))
     # The MYSITE_* settings go through the config's env table only.
     # (Berth merges env over os.environ: the test run itself must not carry them either.)
     assert not any(k.startswith("MYSITE_") for k in os.environ), "unset MYSITE_* to run this module"
