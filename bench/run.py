@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """berth's benchmark: berth against nginx, gunicorn, uWSGI and Granian on this machine.
 
-    make bench          # full: 5 rounds × 6 s per server and workload, ~11 min
+    make bench          # full: 5 rounds × 6 s per server and workload, ~13½ min
     make bench-quick    # quick: 3 rounds × 2 s, no 100 KiB workload, ~3 min
 
     python3 bench/run.py [--quick] [--only hello,static-1k] [--rounds N] [--duration S]
@@ -14,6 +14,7 @@ latest.svg and the table in docs/performance.md. Method: docs/performance.md.
 """
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -27,16 +28,19 @@ from benchlib.util import REPO, http_get, log  # noqa: E402
 from benchlib.workloads import SUITES, static_files  # noqa: E402
 
 PROFILES = {
-    #          rounds, seconds per run, warm-up seconds, spawn reps, reload reps, cold reps
-    "full":  dict(rounds=5, duration=6, warmup=2, spawn=100, reload=8, cold=5),
-    "quick": dict(rounds=3, duration=2, warmup=1, spawn=30, reload=3, cold=2),
+    # rounds, seconds per run, warm-up seconds; repetitions of the spawn probe (of which
+    # berth_spawn also respawn berth's workers), of dev reload and of cold start
+    "full":  dict(rounds=5, duration=6, warmup=2, spawn=100, berth_spawn=40, reload=8, cold=5),
+    "quick": dict(rounds=3, duration=2, warmup=1, spawn=20, berth_spawn=8, reload=3, cold=2),
 }
 
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="the short profile (≤ 3 minutes)")
-    p.add_argument("--only", help="comma-separated workload keys (e.g. hello,static-1k)")
+    p.add_argument("--quick", action="store_true", help="the short profile (~3 minutes)")
+    p.add_argument("--only", help="comma-separated workload keys (e.g. hello,static-1k), "
+                   "'probes' for the probes; the other figures are kept from the previous "
+                   "latest.json")
     p.add_argument("--rounds", type=int)
     p.add_argument("--duration", type=int, help="seconds per measured run")
     p.add_argument("--warmup", type=int, help="seconds of warm-up per server and workload")
@@ -165,6 +169,38 @@ def run_suite(suite, workloads, workdir, static_dir, profile, cpus):
     return rows
 
 
+def merge_previous(results, output_dir):
+    """A partial run (--only) keeps the other workloads' and probes' figures from the
+    previous latest.json, each marked with the run it came from (report.py says so)."""
+    try:
+        with open(os.path.join(output_dir, "latest.json")) as f:
+            old = json.load(f)
+    except (OSError, ValueError):
+        return
+    meta = old.get("meta", {})
+    prov = {"started": meta.get("started"), "command": meta.get("command"),
+            "berth": meta.get("versions", {}).get("berth")}
+    for key, w in old.get("workloads", {}).items():
+        if key not in results["workloads"]:
+            w.setdefault("from_run", prov)
+            results["workloads"][key] = w
+    for key, p in old.get("probes", {}).items():
+        if key not in results["probes"] and isinstance(p, dict):
+            p.setdefault("from_run", prov)
+            results["probes"][key] = p
+    # Back in the order of a full run.
+    order = [w.key for suite in SUITES for w in suite.workloads]
+    results["workloads"] = dict(sorted(
+        results["workloads"].items(),
+        key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
+    probe_order = ["spawn", "dev_reload", "cold_start"]
+    results["probes"] = dict(sorted(
+        results["probes"].items(),
+        key=lambda kv: probe_order.index(kv[0]) if kv[0] in probe_order else 99))
+    suites = {s["key"]: s for s in old.get("suites", []) + results["suites"]}
+    results["suites"] = [suites[s.key] for s in SUITES if s.key in suites]
+
+
 def main():
     args, profile = parse_args()
     load.LOAD_CPU = args.load_cpu
@@ -206,7 +242,8 @@ def main():
                 results["workloads"][w.key] = report.workload_result(w, suite, rows[w.key])
         if not args.no_probes and (only is None or "probes" in only):
             log("probes: worker spawn")
-            results["probes"]["spawn"] = probes.spawn_times(workdir, profile["spawn"])
+            results["probes"]["spawn"] = probes.spawn_times(workdir, profile["spawn"],
+                                                          profile["berth_spawn"])
             log("probes: dev reload")
             results["probes"]["dev_reload"] = probes.dev_reload(workdir, profile["reload"],
                                                                args.server_cpus)
@@ -215,6 +252,8 @@ def main():
                                                                args.server_cpus)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    if only is not None:
+        merge_previous(results, args.output)
     meta["uptime_end"] = anchors.uptime()
     meta["elapsed_s"] = round(time.time() - started, 1)
     paths = report.write_all(results, args.output, update_docs=not args.no_docs)

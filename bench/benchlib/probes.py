@@ -1,13 +1,19 @@
 """Timings that are not throughput: worker spawn, dev reload, cold start."""
 
+import collections
 import json
 import os
+import queue
+import re
 import shutil
+import signal
 import subprocess
+import threading
 import time
 
 from . import anchors, servers
-from .util import free_port, http_get, median, quantile, wait_http
+from .util import (free_port, http_get, log, median, process_tree, quantile, start_time,
+                   wait_http)
 
 PYTHON = "/usr/bin/python3"   # Debian's interpreter, as the spec says: bare `python3 -c pass`
 
@@ -61,22 +67,197 @@ def _crun_bundle(workdir):
     return bundle, state
 
 
-def _time_spawn(argv):
-    """Wall time of posix_spawn → exit → reaped, in ms; and the exit status."""
+def _time_spawn(argv, env=None, cwd=None, until_byte=False):
+    """Wall time of posix_spawn → exit → reaped, in ms; and the exit status. With
+    until_byte: posix_spawn → the first byte the child writes to its stdout (the child is
+    then reaped untimed)."""
+    old = os.getcwd() if cwd else None
+    if cwd:
+        os.chdir(cwd)   # posix_spawn has no cwd argument (before 3.13); the child inherits it
+    r = w = None
+    out = (os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0)
+    if until_byte:
+        r, w = os.pipe()
+        out = (os.POSIX_SPAWN_DUP2, w, 1)
     t0 = time.perf_counter()
-    pid = os.posix_spawn(argv[0], argv, os.environ,
-                         file_actions=[(os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0),
-                                       (os.POSIX_SPAWN_OPEN, 2, "/dev/null", os.O_WRONLY, 0)])
-    _, status = os.waitpid(pid, 0)
-    return (time.perf_counter() - t0) * 1000, os.waitstatus_to_exitcode(status)
+    try:
+        pid = os.posix_spawn(argv[0], argv, env or os.environ,
+                             file_actions=[out, (os.POSIX_SPAWN_OPEN, 2, "/dev/null",
+                                                 os.O_WRONLY, 0)])
+        if until_byte:
+            os.close(w)
+            w = None
+            got = os.read(r, 1)
+            t1 = time.perf_counter()
+        _, status = os.waitpid(pid, 0)
+        if not until_byte:
+            t1 = time.perf_counter()
+    finally:
+        if old:
+            os.chdir(old)
+        for fd in (r, w):
+            if fd is not None:
+                os.close(fd)
+    code = os.waitstatus_to_exitcode(status)
+    if until_byte and not got:
+        code = code or -1
+    return (t1 - t0) * 1000, code
 
 
-def spawn_times(workdir, reps):
-    """Bare python vs the same under bwrap and crun, interleaved; berth's isolated worker
-    when it exists."""
+# Bare interpreters (berth's --python) that load the app the way berth's worker does
+# (berth_worker/loader.py) and then write a byte, timed up to that byte — as berth's
+# worker is timed up to its READY frame, not to its exit.
+LOADED = "; import os; os.write(1, b'.'); os._exit(0)"
+HELLO_LOAD = "import app" + LOADED
+DJANGO_LOAD = ("import django; django.setup(set_prefix=False); "
+               "from django.core.servers.basehttp import get_internal_wsgi_application as g; g()"
+               + LOADED)
+
+READY_RE = re.compile(r"worker \d+ \(pid (\d+)\) ready in (\d+) ms")
+REPLACING_RE = re.compile(r"worker \d+ \(pid (\d+)\) .*starting a replacement")
+
+
+def _children(pid):
+    """The pids of the process's children now (every thread's list)."""
+    out = set()
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                out.update(int(x) for x in f.read().split())
+        except OSError:
+            pass
+    return out
+
+
+class Respawner:
+    """One `berth serve -w 1` whose worker the probe kills (SIGKILL, from outside) and that
+    starts a replacement. Per sample: from the moment berth logs "…; starting a
+    replacement" (logged right before it spawns) to its "… ready in X ms" line, both
+    timestamped as they arrive on berth's stderr; plus X itself, berth's own figure.
+
+    X starts after the launcher returned, i.e. for an isolated worker after the container
+    was made (cgroup, clone3, id maps, mounts, pivot_root, seccomp, exec): it covers exec →
+    READY only. The line-to-line time covers the whole spawn, comparable with the
+    posix_spawn timings. After each sample a SIGHUP (a reload: fresh workers, and berth
+    forgets its recent crashes) keeps the crash back-off from delaying the next sample;
+    the reload's worker is waited for and not counted, nor are the next samples taken
+    before the retired worker is gone.
+    """
+
+    def __init__(self, key, app, isolate):
+        self.key = key
+        self.port = free_port()
+        self.argv = [anchors.BERTH_BIN, "serve", *app.berth_args, "-w", "1",
+                     "-b", f"127.0.0.1:{self.port}", "--python", anchors.BERTH_PY,
+                     "--access-log", "off", "--isolate" if isolate else "--no-isolate"]
+        self.env = dict(os.environ, **app.env)
+        self.popen = None
+        self.lines = queue.Queue()
+        self.tail = collections.deque(maxlen=30)
+        self.worker = None
+
+    def command(self):
+        return " ".join(self.argv)
+
+    def _read(self):
+        for raw in self.popen.stderr:
+            line = raw.decode(errors="replace").rstrip("\n")
+            self.tail.append(line)
+            self.lines.put((time.perf_counter(), line))
+        self.lines.put((time.perf_counter(), None))
+
+    def _until(self, pattern, timeout=60.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                t, line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                raise RuntimeError(f"no line matching {pattern.pattern!r} within {timeout:.0f} s")
+            if line is None:
+                raise RuntimeError(f"berth exited (status {self.popen.wait()})")
+            m = pattern.search(line)
+            if m:
+                return t, m
+
+    def start(self):
+        self.popen = subprocess.Popen(self.argv, env=self.env, stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                      start_new_session=True)
+        threading.Thread(target=self._read, daemon=True).start()
+        _, m = self._until(READY_RE)
+        self.worker = int(m.group(1))
+
+    def _quiet(self, timeout=10.0):
+        """Until berth's only child is the current worker (a retired one has exited)."""
+        deadline = time.monotonic() + timeout
+        while _children(self.popen.pid) - {self.worker}:
+            if time.monotonic() > deadline:
+                raise RuntimeError("a retired worker did not exit within 10 s")
+            time.sleep(0.002)
+
+    def sample(self):
+        """(whole spawn ms, berth's logged ms) for one replacement worker."""
+        self._quiet()
+        if self.worker not in _children(self.popen.pid):
+            raise RuntimeError(f"worker pid {self.worker} is not a child of berth")
+        os.kill(self.worker, signal.SIGKILL)   # the worker, or its container's init
+        t0, m = self._until(REPLACING_RE)
+        if int(m.group(1)) != self.worker:
+            raise RuntimeError(f"berth replaced pid {m.group(1)}, not {self.worker}")
+        t1, m = self._until(READY_RE)
+        self.worker = int(m.group(1))
+        sample = ((t1 - t0) * 1000, float(m.group(2)))
+        os.kill(self.popen.pid, signal.SIGHUP)
+        _, m = self._until(READY_RE)
+        self.worker = int(m.group(1))
+        return sample
+
+    def stop(self):
+        if not self.popen:
+            return
+        tree = {pid: start_time(pid) for pid in process_tree([self.popen.pid])}
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                log(f"spawn probe: {self.key} ignored SIGTERM for 15 s; SIGKILL")
+        for pid, started in tree.items():   # leftovers, only if still the same process
+            if started is not None and start_time(pid) == started:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        try:
+            self.popen.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+BERTH_SPAWN = (("berth_plain_hello", "hello", False), ("berth_isolated_hello", "hello", True),
+               ("berth_plain_django", "django", False),
+               ("berth_isolated_django", "django", True))
+
+
+def spawn_times(workdir, reps, berth_reps):
+    """Bare python vs the same under bwrap and crun, and a bare interpreter loading the
+    Django sample, all timed posix_spawn → exit; berth's plain and isolated worker for the
+    hello app and for Django, timed from berth's logs (see Respawner). Interleaved: every
+    repetition runs each variant once (berth's only in the first `berth_reps`)."""
     bwrap = shutil.which("bwrap")
     crun = shutil.which("crun")
-    variants = {"bare": lambda i: [PYTHON, "-c", "pass"]}
+    django = servers.django_app(workdir)
+    hello = servers.hello_app()
+    variants = {"bare": lambda i: [PYTHON, "-c", "pass"],
+                "bare_hello": lambda i: [anchors.BERTH_PY, "-c", HELLO_LOAD],
+                "bare_django": lambda i: [anchors.BERTH_PY, "-c", DJANGO_LOAD]}
+    # name: (environment, working directory) for the variants that load an app
+    spawn_env = {"bare_hello": (None, hello.chdir),
+                 "bare_django": (dict(os.environ, **django.env), django.chdir)}
     results = {}
     if bwrap:
         variants["bwrap"] = lambda i: [bwrap, *BWRAP_ARGS, PYTHON, "-c", "pass"]
@@ -88,30 +269,82 @@ def spawn_times(workdir, reps):
                                       f"bench-{os.getpid()}-{i}"]
     else:
         results["crun"] = {"status": "n/a", "reason": "crun not installed"}
-    results["berth"] = {"status": "n/a",
-                        "reason": "berth has no isolated worker yet (Sources/Container "
-                                  "starts plain processes)"}
     # Check each variant once; one that fails is reported with its error, not timed.
     for name in list(variants):
         argv = variants[name]("check")
+        env, cwd = spawn_env.get(name, (None, None))
         r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           timeout=30)
+                           timeout=30, env=env, cwd=cwd)
         if r.returncode != 0:
             results[name] = {"status": "failed", "command": " ".join(argv),
                              "reason": f"exit {r.returncode}: " + (r.stdout.strip() or "?")[-300:]}
             del variants[name]
-    samples = {name: [] for name in variants}
-    for i in range(reps):
-        for name, make in variants.items():
-            ms, code = _time_spawn(make(i))
-            if code == 0:
-                samples[name].append(ms)
+    apps = {"hello": hello, "django": django}
+    berths = {}
+    try:
+        for key, app, isolate in BERTH_SPAWN:
+            b = Respawner(key, apps[app], isolate)
+            try:
+                b.start()
+                berths[key] = b
+            except (RuntimeError, OSError) as e:
+                results[key] = {"status": "failed", "command": b.command(),
+                                "reason": f"{e}: " + " / ".join(list(b.tail)[-5:])}
+                b.stop()
+        samples = {name: [] for name in [*variants, *berths]}
+        logged = {name: [] for name in berths}
+        for i in range(reps):
+            for name, make in variants.items():
+                env, cwd = spawn_env.get(name, (None, None))
+                ms, code = _time_spawn(make(i), env, cwd, until_byte=name in spawn_env)
+                if code == 0:
+                    samples[name].append(ms)
+            if i >= berth_reps:
+                continue
+            for key, b in list(berths.items()):
+                try:
+                    whole, own = b.sample()
+                except (RuntimeError, OSError) as e:
+                    results[key] = {"status": "failed", "command": b.command(),
+                                    "reason": f"sample {i + 1}: {e}: "
+                                              + " / ".join(list(b.tail)[-5:])}
+                    b.stop()
+                    del berths[key]
+                    continue
+                samples[key].append(whole)
+                logged[key].append(own)
+    finally:
+        for b in berths.values():
+            b.stop()
     for name, values in samples.items():
-        results[name] = dict(status="ok", command=" ".join(variants[name]("N")), **_summary(values))
+        if name in results:
+            continue
+        command = (" ".join(variants[name]("N")) if name in variants else berths[name].command())
+        results[name] = dict(status="ok", command=command, **_summary(values))
+        if name in logged:
+            own = _summary(logged[name])
+            results[name]["logged"] = {k: own[k] for k in ("median_ms", "p10_ms", "p90_ms")}
+            # Per sample, whole − logged: the launch before berth's clock starts (for an
+            # isolated worker: making the container up to exec). berth logs whole ms,
+            # rounded down, so this reads ~0.5 ms high.
+            launch = _summary([w - o for w, o in zip(values, logged[name])])
+            results[name]["launch"] = {k: launch[k] for k in ("median_ms", "p10_ms", "p90_ms")}
     bare = results.get("bare", {}).get("median_ms")
     for name, r in results.items():
         if r.get("status") == "ok" and bare:
             r["ratio_to_bare"] = round(r["median_ms"] / bare, 2)
+    # Like-for-like: an isolated worker against the plain one, the plain Django worker
+    # against the bare interpreter loading the same app; what the isolation adds.
+    for iso, base in (("berth_isolated_hello", "berth_plain_hello"),
+                      ("berth_isolated_django", "berth_plain_django"),
+                      ("berth_plain_hello", "bare_hello"),
+                      ("berth_plain_django", "bare_django"),
+                      ("bwrap", "bare"), ("crun", "bare")):
+        a, b = results.get(iso, {}), results.get(base, {})
+        if a.get("status") == "ok" and b.get("status") == "ok":
+            a["baseline"] = base
+            a["ratio_to_baseline"] = round(a["median_ms"] / b["median_ms"], 2)
+            a["added_ms"] = round(a["median_ms"] - b["median_ms"], 2)
     return results
 
 
