@@ -32,11 +32,12 @@ final class Worker: @unchecked Sendable {
     /// Set once the process has been reaped.
     var exitStatus: ExitStatus?
 
-    init(id: Int, generation: Int, pid: Int32) {
+    /// `startedAt`: when the launch began (a container's setup happens inside the launch).
+    init(id: Int, generation: Int, pid: Int32, startedAt: NIODeadline) {
         self.id = id
         self.generation = generation
         self.pid = pid
-        self.startedAt = .now()
+        self.startedAt = startedAt
     }
 
     var label: String { "worker \(id) (pid \(pid))" }

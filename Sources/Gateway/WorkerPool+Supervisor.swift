@@ -24,6 +24,7 @@ extension WorkerPool {
         let id = nextWorkerID
         nextWorkerID += 1
         let label = "worker \(id)"
+        let started = NIODeadline.now()
         let worker: Worker
         let parentFD: Int32
         do {
@@ -43,7 +44,7 @@ extension WorkerPool {
                 Descriptors.close(parent)
                 throw error
             }
-            worker = Worker(id: id, generation: generation, pid: launched.pid)
+            worker = Worker(id: id, generation: generation, pid: launched.pid, startedAt: started)
             worker.resources = launched.resources
             parentFD = parent
         } catch {
