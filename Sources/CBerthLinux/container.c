@@ -38,6 +38,7 @@
 _Static_assert(BERTH_NS_MOUNT == CLONE_NEWNS && BERTH_NS_UTS == CLONE_NEWUTS && BERTH_NS_IPC == CLONE_NEWIPC
                    && BERTH_NS_USER == CLONE_NEWUSER && BERTH_NS_PID == CLONE_NEWPID && BERTH_NS_NET == CLONE_NEWNET,
                "berth_namespace values are the kernel's CLONE_NEW* flags");
+_Static_assert(BERTH_RLIMIT_NPROC == RLIMIT_NPROC, "BERTH_RLIMIT_NPROC is RLIMIT_NPROC");
 
 static void append(char *buffer, size_t size, size_t *used, const char *text) {
     for (; text && *text && *used + 1 < size; text++) buffer[(*used)++] = *text;

@@ -104,9 +104,13 @@ public final class ContainerLauncher: WorkerLauncher, @unchecked Sendable {
         }
         let argv = spec.arguments.map { strings.addMutable($0) } + [nil]
         let envp = spec.environment.sorted { $0.key < $1.key }.map { strings.addMutable("\($0.key)=\($0.value)") } + [nil]
+        // RLIMIT_NPROC counts every process of the host uid the container's root maps to,
+        // across all workers: a ceiling against runaways, while the pids cgroup is the
+        // per-worker limit.
         let rlimits = [
             berth_rlimit(resource: Int32(RLIMIT_CORE.rawValue), soft: 0, hard: 0),
             berth_rlimit(resource: Int32(RLIMIT_NOFILE.rawValue), soft: 4096, hard: 4096),
+            berth_rlimit(resource: Int32(BERTH_RLIMIT_NPROC), soft: 4096, hard: 4096),
         ]
         var namespaces = UInt64(BERTH_NS_USER.rawValue | BERTH_NS_MOUNT.rawValue | BERTH_NS_PID.rawValue | BERTH_NS_UTS.rawValue | BERTH_NS_IPC.rawValue)
         if !isolation.hostNetwork { namespaces |= UInt64(BERTH_NS_NET.rawValue) }

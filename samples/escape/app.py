@@ -14,6 +14,7 @@ Do not run it as root outside a container: there /mount and /unshare simply work
 Endpoints:
   /whoami               uid, gid, euid, hostname, pid, the Cap*, NoNewPrivs and Seccomp
                         lines of /proc/self/status, and /proc/self/cgroup
+  /limits               the worker's rlimits (core, nofile, nproc)
   /read?path=P          open P and read up to 64 bytes
   /listdir?path=P       os.listdir(P), sorted
   /processes            the pids listed in /proc
@@ -126,6 +127,12 @@ def _read_lines(path):
             return f.read().splitlines()
     except OSError as e:
         return str(e)
+
+
+def limits(q):
+    import resource
+    names = {"core": resource.RLIMIT_CORE, "nofile": resource.RLIMIT_NOFILE, "nproc": resource.RLIMIT_NPROC}
+    return result(True, None, {name: list(resource.getrlimit(number)) for name, number in names.items()})
 
 
 def read(q):
@@ -316,7 +323,7 @@ def devices(q):
 
 
 ROUTES = {
-    "/whoami": whoami, "/read": read, "/listdir": listdir, "/processes": processes,
+    "/whoami": whoami, "/limits": limits, "/read": read, "/listdir": listdir, "/processes": processes,
     "/write": write, "/mount": mount, "/unshare": unshare, "/ptrace": ptrace,
     "/keyctl": keyctl, "/bpf": bpf, "/clone-ns": clone_ns, "/connect": connect,
     "/fork-bomb": fork_bomb, "/alloc": alloc, "/subprocess": run_subprocess,

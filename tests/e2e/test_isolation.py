@@ -244,6 +244,11 @@ def escape(volume):
 
 # ---------------------------------------------------------------- identity and privileges
 
+def test_rlimits_are_set(escape):
+    detail = call(escape, "/limits")["detail"]
+    assert detail == {"core": [0, 0], "nofile": [4096, 4096], "nproc": [4096, 4096]}, detail
+
+
 def test_whoami_is_an_unprivileged_root(escape):
     answer = call(escape, "/whoami")
     assert answer["ok"], answer

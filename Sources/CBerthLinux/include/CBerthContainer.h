@@ -36,6 +36,9 @@ struct berth_step {
     const char *data;
 };
 
+/// RLIMIT_NPROC, which Swift's Glibc module does not export (container.c checks the value).
+enum { BERTH_RLIMIT_NPROC = 6 };
+
 struct berth_rlimit {
     int resource;
     uint64_t soft;
