@@ -14,6 +14,7 @@ import Glibc
 /// Runs a stack until SIGTERM or SIGINT, then stops it gracefully.
 enum Runner {
     static func run(config: BerthConfig, mode: Mode, environment: [String: String] = [:], watch: String? = nil) async throws {
+        let signals = StopSignals()
         let stack: Stack
         do {
             stack = try Stack(config: config, mode: mode, environment: environment)
@@ -29,10 +30,30 @@ enum Runner {
                 }
             }
         }
+        // A fatal error after start stops berth the way SIGTERM does (requests finish, the
+        // workers' cgroups and roots are cleaned up), then exits 1.
+        let fatal = NIOLockedValueBox(false)
+        // A stop signal while workers are still booting: clean up and leave at once.
+        signals.onEarlyStop = { number in
+            Task {
+                stack.logger.info("\(signalName(number)) while starting: stopping")
+                await stack.stop()
+                exit(1)
+            }
+        }
+        signals.onReload = {
+            stack.logger.info("SIGHUP: starting fresh workers")
+            stack.reload()
+        }
         do {
-            try await stack.startPools()
+            try await stack.startPools(onFatal: { message in
+                stack.logger.critical("\(message)")
+                fatal.withLockedValue { $0 = true }
+                kill(getpid(), SIGTERM)
+            })
         } catch let failure as BootFailure {
             printError("berth: the app failed to load, not serving:\n\(failure.message)")
+            await stack.stop()
             throw ExitCode(1)
         }
         let debugging = debugApps.withLockedValue { Set($0) }
@@ -51,19 +72,19 @@ enum Runner {
             await stack.stop()
             throw ExitCode(1)
         }
+        // Serving: from now on a stop signal is a graceful stop (wait() picks it up).
+        signals.onEarlyStop = nil
         for address in bound { say("berth: listening on \(address)") }
         var watcher: DevWatcher?
         if let watch {
             watcher = try DevWatcher(root: watch, logger: stack.logger) { stack.reload() }
             watcher?.start()
         }
-        let signal = await Signals.wait(for: [SIGTERM, SIGINT], reload: SIGHUP) {
-            stack.logger.info("SIGHUP: starting fresh workers")
-            stack.reload()
-        }
+        let signal = await signals.wait()
         stack.logger.info("\(signalName(signal)): stopping")
         _ = watcher
         await stack.stop()
+        if fatal.withLockedValue({ $0 }) { throw ExitCode(1) }
     }
 
     static func signalName(_ signal: Int32) -> String {
@@ -71,38 +92,49 @@ enum Runner {
     }
 }
 
-/// Signal handling through dispatch sources: handlers only enqueue work.
-enum Signals {
-    /// Waits for one of `stop`; runs `onReload` for each `reload` signal meanwhile.
-    static func wait(for stop: [Int32], reload: Int32, onReload: @escaping @Sendable () -> Void) async -> Int32 {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
-            let fired = NIOLockedValueBox(false)
-            var sources: [DispatchSourceSignal] = []
-            for number in stop {
-                signal(number, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-                source.setEventHandler {
-                    let first = fired.withLockedValue { done in
-                        defer { done = true }
-                        return !done
-                    }
-                    if first { continuation.resume(returning: number) }
-                }
-                source.resume()
-                sources.append(source)
+/// Stop and reload signals through dispatch sources, installed when berth starts: handlers
+/// only record the signal and wake whoever waits (gunicorn's arbiter: signals enqueue).
+final class StopSignals: @unchecked Sendable {
+    private let state = NIOLockedValueBox<(signal: Int32?, waiter: CheckedContinuation<Int32, Never>?)>((nil, nil))
+    private var sources: [DispatchSourceSignal] = []
+    /// Called for a stop signal that arrives before anyone waits (berth is still starting).
+    var onEarlyStop: (@Sendable (Int32) -> Void)?
+    var onReload: (@Sendable () -> Void)?
+
+    init(stop: [Int32] = [SIGTERM, SIGINT], reload: Int32 = SIGHUP) {
+        for number in stop + [reload] {
+            signal(number, SIG_IGN)  // dispatch sources need the default action off
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { [weak self] in
+                if number == reload { self?.onReload?() } else { self?.received(number) }
             }
-            signal(reload, SIG_IGN)
-            let reloadSource = DispatchSource.makeSignalSource(signal: reload, queue: .global())
-            reloadSource.setEventHandler(handler: onReload)
-            reloadSource.resume()
-            sources.append(reloadSource)
-            SignalSources.keep(sources)
+            source.resume()
+            sources.append(source)
         }
     }
-}
 
-/// Keeps dispatch sources alive for the life of the process.
-enum SignalSources {
-    nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
-    static func keep(_ more: [DispatchSourceSignal]) { sources += more }
+    private func received(_ number: Int32) {
+        let (waiter, first) = state.withLockedValue { state -> (CheckedContinuation<Int32, Never>?, Bool) in
+            let first = state.signal == nil
+            if first { state.signal = number }
+            defer { state.waiter = nil }
+            return (first ? state.waiter : nil, first)
+        }
+        if let waiter {
+            waiter.resume(returning: number)
+        } else if first {
+            onEarlyStop?(number)
+        }
+    }
+
+    /// Waits for a stop signal (returns at once if one already came).
+    func wait() async -> Int32 {
+        await withCheckedContinuation { continuation in
+            let pending = state.withLockedValue { state -> Int32? in
+                if state.signal == nil { state.waiter = continuation }
+                return state.signal
+            }
+            if let pending { continuation.resume(returning: pending) }
+        }
+    }
 }

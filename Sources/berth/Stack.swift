@@ -130,17 +130,16 @@ final class Stack: Sendable {
         }
     }
 
-    /// Starts every pool and waits until their workers are ready.
-    func startPools() async throws {
+    /// Starts every pool and waits until their workers are ready. In serve mode, an app
+    /// that stops booting later (a replacement fails to import) calls `onFatal`.
+    func startPools(onFatal: @escaping @Sendable (String) -> Void) async throws {
         for (name, pool) in pools.sorted(by: { $0.key < $1.key }) {
             if mode == .dev {
                 pool.onReady = { [devStatic] facts in Stack.learnDevStatic(facts, into: devStatic) }
                 _ = pool.start()  // dev: a boot error is shown in the browser, not fatal
             } else {
-                let logger = self.logger
                 pool.onBootFailure = { failure in
-                    logger.critical("app '\(name)' failed to boot; stopping: \(failure.message)")
-                    exit(1)
+                    onFatal("app '\(name)' failed to boot; stopping: \(failure.message)")
                 }
                 try await pool.start().get()
             }
