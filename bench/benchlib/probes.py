@@ -12,7 +12,7 @@ import threading
 import time
 
 from . import anchors, servers
-from .util import (free_port, http_get, log, median, process_tree, quantile, start_time,
+from .util import (free_port, http_get, log, median, process_tree, quantile, stop_process_tree,
                    wait_http)
 
 PYTHON = "/usr/bin/python3"   # Debian's interpreter, as the spec says: bare `python3 -c pass`
@@ -217,25 +217,8 @@ class Respawner:
         return sample
 
     def stop(self):
-        if not self.popen:
-            return
-        tree = {pid: start_time(pid) for pid in process_tree([self.popen.pid])}
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                log(f"spawn probe: {self.key} ignored SIGTERM for 15 s; SIGKILL")
-        for pid, started in tree.items():   # leftovers, only if still the same process
-            if started is not None and start_time(pid) == started:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        try:
-            self.popen.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
+        if self.popen:
+            stop_process_tree(self.popen, f"spawn probe: {self.key}", 15)
 
 
 BERTH_SPAWN = (("berth_plain_hello", "hello", False), ("berth_isolated_hello", "hello", True),

@@ -12,7 +12,7 @@ import subprocess
 import time
 
 from . import anchors
-from .util import (REPO, free_port, log, process_tree, start_time, tree_cpu_seconds,
+from .util import (REPO, free_port, log, process_tree, stop_process_tree, tree_cpu_seconds,
                    tree_memory, wait_http)
 
 HELLO_DIR = os.path.join(REPO, "samples", "hello")
@@ -77,23 +77,7 @@ class Server:
         for p in reversed(self.procs):
             if not p.popen or p.popen.poll() is not None:
                 continue
-            tree = {pid: start_time(pid) for pid in process_tree([p.popen.pid])}
-            try:
-                p.popen.send_signal(signal.SIGTERM)
-                p.popen.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                log(f"{self.label}: {p.name} ignored SIGTERM for {grace}s; SIGKILL")
-            # Leftovers of that tree (workers), by pid, only if still the same process.
-            for pid, started in tree.items():
-                if started is not None and start_time(pid) == started:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-            try:
-                p.popen.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
+            stop_process_tree(p.popen, f"{self.label}: {p.name}", grace)
 
     def log_tail(self, lines=15):
         out = []

@@ -110,6 +110,30 @@ def start_time(pid):
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+def stop_process_tree(popen, label, grace):
+    """SIGTERM a process we started and wait up to `grace` s; then SIGKILL what is left of
+    its tree (workers), by pid, only where the pid is still the same process."""
+    import signal
+    if popen.poll() is not None:
+        return
+    tree = {pid: start_time(pid) for pid in process_tree([popen.pid])}
+    try:
+        popen.send_signal(signal.SIGTERM)
+        popen.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        log(f"{label} ignored SIGTERM for {grace} s; SIGKILL")
+    for pid, started in tree.items():
+        if started is not None and start_time(pid) == started:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    try:
+        popen.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+
+
 def tree_cpu_seconds(root_pids):
     """User + system CPU time of the tree's live processes, in seconds."""
     total = 0

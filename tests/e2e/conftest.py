@@ -191,9 +191,10 @@ app = "mysite"
 """
 
 
-def processes_with_token(token):
+def processes_with_token(token, cmdline_contains=None):
     """Live (non-zombie) pids whose environment holds BERTH_E2E_TOKEN=token: berth's workers
-    (and their container inits) inherit it, which proves nothing outlived a berth."""
+    (and their container inits) inherit it, which proves nothing outlived a berth.
+    `cmdline_contains` (bytes) keeps only processes whose command line has it."""
     needle = f"BERTH_E2E_TOKEN={token}".encode()
     found = []
     for entry in Path("/proc").iterdir():
@@ -201,6 +202,8 @@ def processes_with_token(token):
             continue
         try:
             if needle in (entry / "environ").read_bytes().split(b"\0"):
+                if cmdline_contains and cmdline_contains not in (entry / "cmdline").read_bytes():
+                    continue
                 if (entry / "stat").read_text().split(")")[-1].split()[0] != "Z":
                     found.append(int(entry.name))
         except OSError:

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import ROOT, VENV_PYTHON, mysite_config
+from conftest import ROOT, VENV_PYTHON, mysite_config, processes_with_token
 from test_isolation import start, tidy
 
 if os.geteuid() != 0:
@@ -141,18 +141,7 @@ def _login(berth):
 
 
 def _worker_python_pids(token):
-    needle = f"BERTH_E2E_TOKEN={token}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if needle in (entry / "environ").read_bytes().split(b"\0") \
-                    and b"berth_worker" in (entry / "cmdline").read_bytes():
-                found.append(int(entry.name))
-        except OSError:
-            pass
-    return found
+    return processes_with_token(token, cmdline_contains=b"berth_worker")
 
 
 def test_workers_run_contained(served):
