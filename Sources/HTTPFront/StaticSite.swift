@@ -1,20 +1,33 @@
+import LinuxSystem
+
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// A static route's files: one or more root directories searched in order (more than
 /// one in dev mode, where Django's staticfiles finders name several).
+///
+/// Files are opened relative to each root's directory descriptor with openat2's
+/// RESOLVE_BENEATH: the kernel itself refuses any path that would leave the root (a
+/// symlink pointing out, say), in one system call instead of a realpath walk.
 public final class StaticSite: Sendable {
     /// Roots as real paths (symlinks resolved once, at start).
     public let roots: [String]
     public let indexFiles: [String]
     /// Add `Cache-Control: public, max-age=31536000, immutable` (for hashed names).
     public let immutable: Bool
+    /// A directory descriptor per root (-1 where the root could not be opened).
+    private let rootFDs: [Int32]
 
     public init(roots: [String], indexFiles: [String] = ["index.html"], immutable: Bool = false) {
         self.roots = roots.map { StaticSite.realPath($0) ?? $0 }
         self.indexFiles = indexFiles
         self.immutable = immutable
+        rootFDs = self.roots.map { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+    }
+
+    deinit {
+        for fd in rootFDs where fd >= 0 { close(fd) }
     }
 
     static func realPath(_ path: String) -> String? {
@@ -35,8 +48,8 @@ public final class StaticSite: Sendable {
     /// Finds `relative` (normalized, decoded, below the route prefix) in the roots.
     func lookup(_ relative: String) -> Lookup {
         var sawForbidden = false
-        for root in roots {
-            switch lookup(relative, in: root) {
+        for rootFD in rootFDs where rootFD >= 0 {
+            switch lookup(relative, in: rootFD) {
             case .notFound: continue
             case .forbidden: sawForbidden = true
             case let found: return found
@@ -45,33 +58,36 @@ public final class StaticSite: Sendable {
         return sawForbidden ? .forbidden : .notFound
     }
 
-    private func lookup(_ relative: String, in root: String) -> Lookup {
-        let candidate = relative.isEmpty ? root : root + "/" + relative
-        var info = stat()
-        guard stat(candidate, &info) == 0 else { return .notFound }
-        if (info.st_mode & S_IFMT) == S_IFDIR {
-            guard relative.isEmpty || relative.hasSuffix("/") else { return .redirectToDirectory }
-            for index in indexFiles {
-                let path = (candidate.hasSuffix("/") ? candidate : candidate + "/") + index
-                let found = open(path, root: root)
-                if case .file = found { return found }
+    private func lookup(_ relative: String, in rootFD: Int32) -> Lookup {
+        let path = relative.isEmpty ? "." : relative
+        let fd: Int32
+        do {
+            fd = try Descriptors.openBeneath(rootFD, path, flags: O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        } catch {
+            switch error.errno {
+            case EXDEV, ELOOP, EACCES, EPERM: return .forbidden
+            default: return .notFound
             }
-            return .forbidden
         }
-        return open(candidate, root: root)
-    }
-
-    /// Opens a regular file, refusing any whose real path leaves the root (a symlink out).
-    private func open(_ path: String, root: String) -> Lookup {
-        guard let real = StaticSite.realPath(path) else { return .notFound }
-        guard real == root || real.hasPrefix(root + "/") else { return .forbidden }
-        let fd = Glibc.open(real, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else { return errno == EACCES ? .forbidden : .notFound }
         var info = stat()
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+        guard fstat(fd, &info) == 0 else {
             close(fd)
             return .notFound
         }
-        return .file(fd: fd, size: Int64(info.st_size), mtime: Int(info.st_mtim.tv_sec), path: real)
+        switch info.st_mode & S_IFMT {
+        case S_IFREG:
+            return .file(fd: fd, size: Int64(info.st_size), mtime: Int(info.st_mtim.tv_sec), path: relative)
+        case S_IFDIR:
+            close(fd)
+            guard relative.isEmpty || relative.hasSuffix("/") else { return .redirectToDirectory }
+            for index in indexFiles {
+                let found = lookup(relative + index, in: rootFD)
+                if case .file = found { return found }
+            }
+            return .forbidden
+        default:
+            close(fd)
+            return .notFound
+        }
     }
 }

@@ -1,3 +1,4 @@
+import CBerthLinux
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -17,6 +18,14 @@ public enum Descriptors {
     /// Closes `fd`. EINTR is not retried: on Linux the descriptor is gone either way.
     public static func close(_ fd: Int32) {
         _ = Glibc.close(fd)
+    }
+
+    /// Opens `path` relative to the directory `directory`, refusing (EXDEV) any path that
+    /// would leave it — "..", absolute paths, symlinks pointing out (openat2 RESOLVE_BENEATH).
+    public static func openBeneath(_ directory: Int32, _ path: String, flags: Int32) throws(SystemError) -> Int32 {
+        let fd = berth_open_beneath(directory, path, flags)
+        if fd < 0 { throw SystemError(call: "openat2", object: path, errno: -fd) }
+        return fd
     }
 
     /// Writes all of `text` to `fd` (a log or a terminal), retrying EINTR and short writes;

@@ -13,4 +13,9 @@
 int berth_spawn(const char *path, char *const argv[], char *const envp[], int child_fd,
                 int target_fd, const char *cwd, int new_process_group, pid_t *pid);
 
+/// openat2(dir_fd, path, flags) with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS: the kernel
+/// refuses any path that would leave `dir_fd` — through "..", an absolute path or a
+/// symlink — with EXDEV. Returns the new fd, or -errno.
+int berth_open_beneath(int dir_fd, const char *path, int flags);
+
 #endif
