@@ -209,3 +209,33 @@ def processes_with_token(token, cmdline_contains=None):
         except OSError:
             pass
     return found
+
+
+CSRF_FIELD_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+
+def csrf_token(html):
+    """The csrfmiddlewaretoken of a Django form page."""
+    m = CSRF_FIELD_RE.search(html)
+    assert m, f"no csrfmiddlewaretoken in the form:\n{html[:2000]}"
+    return m.group(1)
+
+
+def browser_headers(berth, path):
+    """What a browser sends with a same-origin form POST."""
+    return {"Referer": berth.url + path, "Origin": berth.url}
+
+
+def admin_login(berth, username, password):
+    """Django's admin login as a browser does it; returns (session, POST response)."""
+    import requests
+    s = requests.Session()
+    page = s.get(berth.url + "/admin/login/?next=/admin/", timeout=30)
+    assert page.status_code == 200, f"{page.status_code} {page.text[:500]}\n{berth.stderr}"
+    assert "csrftoken" in s.cookies, f"no csrftoken cookie: {page.headers}"
+    r = s.post(berth.url + "/admin/login/?next=/admin/",
+               data={"csrfmiddlewaretoken": csrf_token(page.text), "username": username,
+                     "password": password, "next": "/admin/"},
+               headers=browser_headers(berth, "/admin/login/?next=/admin/"),
+               allow_redirects=False, timeout=30)
+    return s, r

@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import ROOT, VENV_PYTHON, Berth, mysite_config, processes_with_token
+from conftest import (ROOT, VENV_PYTHON, Berth, admin_login, browser_headers, csrf_token, mysite_config,
+                      processes_with_token)
 
 MYSITE = ROOT / "samples" / "mysite"
 ADMIN_USER = "berth-admin"
@@ -31,7 +32,6 @@ ADMIN_PASSWORD = "correct horse battery staple 42"
 ACCESS_RE = re.compile(
     r'^(?P<remote>\S+) - - \[[^\]]+\] "(?P<method>[A-Z]+) (?P<uri>\S+) HTTP/1\.[01]" '
     r'(?P<status>\d{3}) (?P<bytes>\d+) "[^"]*" "[^"]*" (?P<seconds>[\d.]+) (?P<rid>\S+)$')
-CSRF_FIELD_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
 # ---------------------------------------------------------------- fixtures and helpers
@@ -105,30 +105,7 @@ def _wait_no_processes_with_token(token, timeout=5.0):
     assert not processes_with_token(token), f"left running: {processes_with_token(token)}"
 
 
-def _csrf_token(html):
-    m = CSRF_FIELD_RE.search(html)
-    assert m, f"no csrfmiddlewaretoken in the form:\n{html[:2000]}"
-    return m.group(1)
 
-
-def _browser_headers(berth, path):
-    """What a browser sends with a same-origin form POST."""
-    return {"Referer": berth.url + path, "Origin": berth.url}
-
-
-def _login(berth, username=ADMIN_USER, password=ADMIN_PASSWORD):
-    """The admin login as a browser does it; returns (session, POST response)."""
-    s = requests.Session()
-    page = s.get(berth.url + "/admin/login/?next=/admin/", timeout=30)
-    assert page.status_code == 200, page.text[:500]
-    assert "csrftoken" in s.cookies, f"no csrftoken cookie: {page.headers}"
-    token = _csrf_token(page.text)
-    r = s.post(berth.url + "/admin/login/?next=/admin/",
-               data={"csrfmiddlewaretoken": token, "username": username, "password": password,
-                     "next": "/admin/"},
-               headers=_browser_headers(berth, "/admin/login/?next=/admin/"),
-               allow_redirects=False, timeout=30)
-    return s, r
 
 
 # ---------------------------------------------------------------- pages and static files
@@ -188,7 +165,7 @@ def test_admin_static_css(served, site):
 # ---------------------------------------------------------------- admin, CSRF
 
 def test_admin_login_with_csrf(served):
-    s, r = _login(served)
+    s, r = admin_login(served, ADMIN_USER, ADMIN_PASSWORD)
     assert r.status_code == 302, r.text[:2000]
     assert r.headers["Location"] == "/admin/"
     assert "sessionid" in s.cookies
@@ -199,7 +176,7 @@ def test_admin_login_with_csrf(served):
 
 
 def test_admin_login_wrong_password(served):
-    s, r = _login(served, password="not the password")
+    s, r = admin_login(served, ADMIN_USER, "not the password")
     assert r.status_code == 200
     assert "Please enter the correct username and password" in r.text
     assert "sessionid" not in s.cookies
@@ -212,7 +189,7 @@ def test_admin_login_without_csrf_token_is_forbidden(served):
     assert page.status_code == 200 and "csrftoken" in s.cookies
     r = s.post(served.url + "/admin/login/",
                data={"username": ADMIN_USER, "password": ADMIN_PASSWORD, "next": "/admin/"},
-               headers=_browser_headers(served, "/admin/login/"), allow_redirects=False, timeout=30)
+               headers=browser_headers(served, "/admin/login/"), allow_redirects=False, timeout=30)
     assert r.status_code == 403
     assert "CSRF verification failed" in r.text
     assert "sessionid" not in s.cookies
@@ -221,7 +198,7 @@ def test_admin_login_without_csrf_token_is_forbidden(served):
 # ---------------------------------------------------------------- uploads and media
 
 def test_photo_upload_through_admin(served, site):
-    s, r = _login(served)
+    s, r = admin_login(served, ADMIN_USER, ADMIN_PASSWORD)
     assert r.status_code == 302, r.text[:2000]
     add_url = served.url + "/admin/gallery/photo/add/"
     form = s.get(add_url, timeout=30)
@@ -232,9 +209,9 @@ def test_photo_upload_through_admin(served, site):
     before = set((site["media"] / "photos").glob("*")) if (site["media"] / "photos").exists() else set()
 
     r = s.post(add_url,
-               data={"csrfmiddlewaretoken": _csrf_token(form.text), "title": title, "_save": "Save"},
+               data={"csrfmiddlewaretoken": csrf_token(form.text), "title": title, "_save": "Save"},
                files={"image": ("x.png", payload, "image/png")},
-               headers=_browser_headers(served, "/admin/gallery/photo/add/"),
+               headers=browser_headers(served, "/admin/gallery/photo/add/"),
                allow_redirects=False, timeout=60)
     assert r.status_code == 302, r.text[:3000]
     assert r.headers["Location"] == "/admin/gallery/photo/"

@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import ROOT, VENV_PYTHON, mysite_config, processes_with_token
+from conftest import (ROOT, VENV_PYTHON, admin_login, browser_headers, csrf_token, mysite_config,
+                      processes_with_token)
 from test_isolation import start, tidy
 
 if os.geteuid() != 0:
@@ -36,7 +37,6 @@ MYSITE = ROOT / "samples" / "mysite"
 CONTAINER_ROOT_HOST_UID = 65534
 ADMIN_USER = "berth-admin"
 ADMIN_PASSWORD = "correct horse battery staple 42"
-CSRF_FIELD_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
 def _make_world_readable(top):
@@ -117,27 +117,7 @@ def served(site):
         tidy(berth, token, app="mysite")
 
 
-def _csrf_token(html):
-    m = CSRF_FIELD_RE.search(html)
-    assert m, f"no csrfmiddlewaretoken in the form:\n{html[:2000]}"
-    return m.group(1)
 
-
-def _browser_headers(berth, path):
-    return {"Referer": berth.url + path, "Origin": berth.url}
-
-
-def _login(berth):
-    s = requests.Session()
-    page = s.get(berth.url + "/admin/login/?next=/admin/", timeout=30)
-    assert page.status_code == 200, f"{page.status_code} {page.text[:500]}\n{berth.stderr}"
-    assert "csrftoken" in s.cookies, page.headers
-    r = s.post(berth.url + "/admin/login/?next=/admin/",
-               data={"csrfmiddlewaretoken": _csrf_token(page.text), "username": ADMIN_USER,
-                     "password": ADMIN_PASSWORD, "next": "/admin/"},
-               headers=_browser_headers(berth, "/admin/login/?next=/admin/"),
-               allow_redirects=False, timeout=30)
-    return s, r
 
 
 def _worker_python_pids(token):
@@ -166,7 +146,7 @@ def test_home_page_and_static(served, site):
 
 
 def test_admin_login_with_csrf_writes_the_session_to_the_volume_db(served, site):
-    s, r = _login(served)
+    s, r = admin_login(served, ADMIN_USER, ADMIN_PASSWORD)
     assert r.status_code == 302, f"{r.status_code} {r.text[:2000]}\n{served.stderr}"
     assert r.headers["Location"] == "/admin/"
     session_key = s.cookies.get("sessionid")
@@ -180,7 +160,7 @@ def test_admin_login_with_csrf_writes_the_session_to_the_volume_db(served, site)
 
 
 def test_photo_upload_lands_in_the_media_volume(served, site):
-    s, r = _login(served)
+    s, r = admin_login(served, ADMIN_USER, ADMIN_PASSWORD)
     assert r.status_code == 302, f"{r.status_code} {r.text[:2000]}\n{served.stderr}"
     add_url = served.url + "/admin/gallery/photo/add/"
     form = s.get(add_url, timeout=30)
@@ -190,9 +170,9 @@ def test_photo_upload_lands_in_the_media_volume(served, site):
     payload = os.urandom(200 * 1024 + 3)
     title = f"isolated photo {uuid.uuid4().hex[:12]}"
     r = s.post(add_url,
-               data={"csrfmiddlewaretoken": _csrf_token(form.text), "title": title, "_save": "Save"},
+               data={"csrfmiddlewaretoken": csrf_token(form.text), "title": title, "_save": "Save"},
                files={"image": ("x.png", payload, "image/png")},
-               headers=_browser_headers(served, "/admin/gallery/photo/add/"),
+               headers=browser_headers(served, "/admin/gallery/photo/add/"),
                allow_redirects=False, timeout=60)
     assert r.status_code == 302, f"{r.status_code} {r.text[:3000]}\n{served.stderr}"
     assert r.headers["Location"] == "/admin/gallery/photo/"
