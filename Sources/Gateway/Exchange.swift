@@ -22,7 +22,6 @@ final class Exchange: AppExchangeHandle, @unchecked Sendable {
     var finished = false
     var cancelled = false
     var timeoutTask: Scheduled<Void>?
-    let enqueuedAt = NIODeadline.now()
 
     init(request: AppRequest, writer: AppResponseWriter, pool: WorkerPool) {
         self.request = request

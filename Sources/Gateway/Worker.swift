@@ -22,7 +22,6 @@ final class Worker: @unchecked Sendable {
     var state: State = .booting
     /// The text of a BOOT_ERROR frame, when the app failed to import.
     var bootError: String?
-    var requestsServed = 0
     /// It sent READY at some point (a worker that exits before that failed to boot).
     var becameReady = false
     /// Asked to stop (STOP frame): its exit is expected.

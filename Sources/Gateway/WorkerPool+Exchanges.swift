@@ -162,7 +162,6 @@ extension WorkerPool {
         // rest until BODY_END, so end it now; later client chunks are dropped.
         sendBodyEnd(exchange, aborted: !exchange.bodyComplete)
         exchange.worker = nil
-        worker.requestsServed += 1
         setReading(worker, true)
         workerAvailable(worker)
     }

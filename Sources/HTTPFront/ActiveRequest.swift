@@ -30,11 +30,13 @@ final class ActiveRequest {
     var status = 0
     var bytesSent: Int64 = 0
 
-    init(head: HTTPRequestHead, requestID: String, kind: Kind, hasBody: Bool) {
+    /// `keepAlive`: whether the connection may carry another request after this one (the
+    /// client asked for it and the front allows it).
+    init(head: HTTPRequestHead, requestID: String, kind: Kind, hasBody: Bool, keepAlive: Bool) {
         self.head = head
         self.requestID = requestID
         self.kind = kind
-        self.keepAlive = head.isKeepAlive
+        self.keepAlive = keepAlive
         self.hasBody = hasBody
     }
 }

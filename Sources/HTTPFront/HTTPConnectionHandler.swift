@@ -85,11 +85,16 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             context.close(promise: nil)
             return
         }
+        answerAndClose(status, head: HTTPRequestHead(version: .http1_1, method: .GET, uri: "-"), context: context)
+    }
+
+    /// Gives up on the current request (if any): answers `status` and closes the connection
+    /// once the answer is out — nothing more of the request will be read.
+    private func answerAndClose(_ status: Int, head: HTTPRequestHead, context: ChannelHandlerContext) {
         if let request = current, case .app(let exchange) = request.kind { exchange.cancel() }
-        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "-")
-        let request = ActiveRequest(head: head, requestID: nextRequestID(), kind: .deferred(.error(status: status, headers: [])), hasBody: false)
-        request.keepAlive = false
-        // Nothing more of this request will be read: close right after the answer.
+        let request = ActiveRequest(
+            head: head, requestID: nextRequestID(), kind: .deferred(.error(status: status, headers: [])),
+            hasBody: false, keepAlive: false)
         request.requestComplete = true
         current = request
         sendError(request, status: status, context: context)
@@ -108,9 +113,12 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let chunked = head.headers.contains(name: "transfer-encoding")
         let hasBody = chunked || (contentLength ?? 0) > 0
         let id = nextRequestID()
+        // A keep-alive timeout of 0 turns keep-alive off.
+        let keepAlive = head.isKeepAlive && configuration.keepAliveTimeout != 0
         func reject(_ status: Int, headers: [(String, String)] = []) {
-            let request = ActiveRequest(head: head, requestID: id, kind: .deferred(.error(status: status, headers: headers)), hasBody: hasBody)
-            request.keepAlive = false
+            let request = ActiveRequest(
+                head: head, requestID: id, kind: .deferred(.error(status: status, headers: headers)),
+                hasBody: hasBody, keepAlive: false)
             current = request
             // Answer at once; the body (if any) is read and dropped before closing.
             sendError(request, status: status, context: context)
@@ -134,24 +142,26 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
         switch configuration.route(target.normalizedPath) {
         case .none:
-            current = ActiveRequest(head: head, requestID: id, kind: .deferred(.error(status: 404, headers: [])), hasBody: hasBody)
-            if configuration.keepAliveTimeout == 0 { current?.keepAlive = false }
+            current = ActiveRequest(
+                head: head, requestID: id, kind: .deferred(.error(status: 404, headers: [])), hasBody: hasBody,
+                keepAlive: keepAlive)
         case .staticFiles(let site, let prefix)?:
             guard head.method == .GET || head.method == .HEAD else {
                 return reject(405, headers: [("Allow", "GET, HEAD")])
             }
             let relative = String(target.normalizedPath.dropFirst(min(prefix.count, target.normalizedPath.count)))
             let trimmed = relative.hasPrefix("/") ? String(relative.dropFirst()) : relative
-            current = ActiveRequest(head: head, requestID: id, kind: .deferred(.staticFile(site, relative: trimmed)), hasBody: hasBody)
-            if configuration.keepAliveTimeout == 0 { current?.keepAlive = false }
+            current = ActiveRequest(
+                head: head, requestID: id, kind: .deferred(.staticFile(site, relative: trimmed)), hasBody: hasBody,
+                keepAlive: keepAlive)
         case .app(let service, _)?:
-            openExchange(head, target: target, service: service, id: id, hasBody: hasBody, context: context)
+            openExchange(head, target: target, service: service, id: id, hasBody: hasBody, keepAlive: keepAlive, context: context)
         }
     }
 
     private func openExchange(
         _ head: HTTPRequestHead, target: RequestTarget, service: AppService, id: String, hasBody: Bool,
-        context: ChannelHandlerContext
+        keepAlive: Bool, context: ChannelHandlerContext
     ) {
         let local = context.channel.localAddress
         let remote = context.channel.remoteAddress
@@ -164,8 +174,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             remoteAddress: remote?.ipAddress ?? "127.0.0.1", remotePort: remote?.port ?? 0,
             serverName: serverName, serverPort: local?.port ?? 0, scheme: scheme,
             hasBody: hasBody, requestID: id)
-        let request = ActiveRequest(head: head, requestID: id, kind: .deferred(.error(status: 500, headers: [])), hasBody: hasBody)
-        if configuration.keepAliveTimeout == 0 { request.keepAlive = false }
+        // The kind is a placeholder until the service hands back the exchange just below.
+        let request = ActiveRequest(
+            head: head, requestID: id, kind: .deferred(.error(status: 500, headers: [])), hasBody: hasBody,
+            keepAlive: keepAlive)
         current = request
         let bridge = AppResponseBridge(loop: context.eventLoop, handler: self, request: request)
         request.kind = .app(service.open(appRequest, writer: bridge))
@@ -251,7 +263,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 // below them.
                 let page = ErrorPage.html(status: 408, reason: "Request Timeout")
                 let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "-")
-                let request = ActiveRequest(head: head, requestID: nextRequestID(), kind: .deferred(.error(status: 408, headers: [])), hasBody: false)
+                let request = ActiveRequest(
+                    head: head, requestID: nextRequestID(), kind: .deferred(.error(status: 408, headers: [])),
+                    hasBody: false, keepAlive: false)
                 request.status = 408
                 request.bytesSent = Int64(page.utf8.count)
                 log(request)
@@ -259,13 +273,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                     "HTTP/1.1 408 Request Timeout\r\nContent-Type: text/html; charset=utf-8\r\n"
                         + "Content-Length: \(page.utf8.count)\r\nDate: \(HTTPDate.now())\r\nConnection: close\r\n\r\n\(page)")
             } else {
-                let head = current?.head ?? HTTPRequestHead(version: .http1_1, method: .GET, uri: "-")
-                if let request = current, case .app(let exchange) = request.kind { exchange.cancel() }
-                let request = ActiveRequest(head: head, requestID: nextRequestID(), kind: .deferred(.error(status: 408, headers: [])), hasBody: false)
-                request.keepAlive = false
-                request.requestComplete = true
-                current = request
-                sendError(request, status: 408, context: context)
+                answerAndClose(408, head: current?.head ?? HTTPRequestHead(version: .http1_1, method: .GET, uri: "-"), context: context)
             }
         }
     }
