@@ -239,3 +239,20 @@ def admin_login(berth, username, password):
                headers=browser_headers(berth, "/admin/login/?next=/admin/"),
                allow_redirects=False, timeout=30)
     return s, r
+
+
+def prepare_mysite(project, env, username, password):
+    """Readies a mysite project (the sample or a copy) for serving with the MYSITE_* `env`:
+    migrate, collectstatic, and a superuser. Fails the test with the output on error."""
+    run_env = {**os.environ, **env}
+    snippet = (
+        "import django, os\n"
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings')\n"
+        "django.setup()\n"
+        "from django.contrib.auth import get_user_model\n"
+        f"get_user_model().objects.create_superuser({username!r}, 'admin@example.com', {password!r})\n")
+    for argv in ([str(VENV_PYTHON), "manage.py", "migrate", "--noinput", "-v", "0"],
+                 [str(VENV_PYTHON), "manage.py", "collectstatic", "--noinput", "-v", "0"],
+                 [str(VENV_PYTHON), "-c", snippet]):
+        done = subprocess.run(argv, cwd=project, env=run_env, capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0, f"{argv[1:3]} failed:\n{done.stdout}\n{done.stderr}"

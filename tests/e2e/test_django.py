@@ -23,7 +23,7 @@ import pytest
 import requests
 
 from conftest import (ROOT, VENV_PYTHON, Berth, admin_login, browser_headers, csrf_token, mysite_config,
-                      processes_with_token)
+                      prepare_mysite, processes_with_token)
 
 MYSITE = ROOT / "samples" / "mysite"
 ADMIN_USER = "berth-admin"
@@ -35,27 +35,6 @@ ACCESS_RE = re.compile(
 
 
 # ---------------------------------------------------------------- fixtures and helpers
-
-def _manage(env, *args):
-    """Runs samples/mysite/manage.py with `env`; fails the test with its output on error."""
-    result = subprocess.run(
-        [str(VENV_PYTHON), str(MYSITE / "manage.py"), *args], cwd=MYSITE,
-        env={**os.environ, **env}, capture_output=True, text=True, timeout=180)
-    assert result.returncode == 0, f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
-    return result
-
-
-def _create_superuser(env):
-    snippet = (
-        "import django, os\n"
-        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings')\n"
-        "django.setup()\n"
-        "from django.contrib.auth import get_user_model\n"
-        f"get_user_model().objects.create_superuser({ADMIN_USER!r}, 'admin@example.com', {ADMIN_PASSWORD!r})\n")
-    result = subprocess.run([str(VENV_PYTHON), "-c", snippet], cwd=MYSITE, env={**os.environ, **env},
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
@@ -71,9 +50,7 @@ def site(tmp_path_factory):
         "MYSITE_SECRET_KEY": "e2e-" + uuid.uuid4().hex * 2,
         "MYSITE_ALLOWED_HOSTS": "127.0.0.1,localhost",
     }
-    _manage(env, "migrate", "--noinput", "-v", "0")
-    _manage(env, "collectstatic", "--noinput", "-v", "0")
-    _create_superuser(env)
+    prepare_mysite(MYSITE, env, ADMIN_USER, ADMIN_PASSWORD)
     assert (paths["static"] / "gallery" / "site.css").is_file()
     assert (paths["static"] / "admin" / "css" / "base.css").is_file()
     return {"env": env, **paths}

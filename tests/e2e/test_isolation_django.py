@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import sqlite3
-import subprocess
 import tempfile
 import uuid
 from pathlib import Path
@@ -25,7 +24,7 @@ import pytest
 import requests
 
 from conftest import (ROOT, VENV_PYTHON, admin_login, browser_headers, csrf_token, mysite_config,
-                      processes_with_token)
+                      prepare_mysite, processes_with_token)
 from test_isolation import start, tidy
 
 if os.geteuid() != 0:
@@ -75,20 +74,7 @@ def site():
         "MYSITE_SECRET_KEY": "e2e-isolated-" + uuid.uuid4().hex * 2,
         "MYSITE_ALLOWED_HOSTS": "127.0.0.1,localhost",
     }
-    run_env = {**os.environ, **env}
-    for args in (["migrate", "--noinput", "-v", "0"], ["collectstatic", "--noinput", "-v", "0"]):
-        done = subprocess.run([str(VENV_PYTHON), "manage.py", *args], cwd=project, env=run_env,
-                              capture_output=True, text=True, timeout=180)
-        assert done.returncode == 0, f"manage.py {args}: {done.stdout}\n{done.stderr}"
-    snippet = (
-        "import django, os\n"
-        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings')\n"
-        "django.setup()\n"
-        "from django.contrib.auth import get_user_model\n"
-        f"get_user_model().objects.create_superuser({ADMIN_USER!r}, 'admin@example.com', {ADMIN_PASSWORD!r})\n")
-    done = subprocess.run([str(VENV_PYTHON), "-c", snippet], cwd=project, env=run_env,
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    prepare_mysite(project, env, ADMIN_USER, ADMIN_PASSWORD)
     _make_world_readable(base)
     assert (base / "staticfiles" / "gallery" / "site.css").is_file()
     yield {"base": base, "project": project, "env": env, "db": base / "var" / "db.sqlite3",
