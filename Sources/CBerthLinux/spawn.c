@@ -19,6 +19,11 @@ int berth_spawn(const char *path, char *const argv[], char *const envp[], int ch
     // target number, dup2 is a no-op that keeps the flag, so glibc's posix_spawn treats
     // that case specially (it clears the flag since 2.29).
     rc = posix_spawn_file_actions_adddup2(&actions, child_fd, target_fd);
+    // berth's other descriptors (client connections, the control socket, epoll) must not
+    // leak into the worker: NIO does not open every socket close-on-exec, and a connection
+    // a worker inherits stays open after berth closes it (the peer never sees EOF).
+    // glibc 2.34+; the worker keeps stdin/stdout/stderr and its protocol socket.
+    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, target_fd + 1);
     if (rc == 0 && cwd != NULL) rc = posix_spawn_file_actions_addchdir_np(&actions, cwd);
 
     sigset_t all, none;
