@@ -51,8 +51,9 @@ public enum AppFailure: Error, Sendable, Equatable {
     case bootError(message: String)
     /// The worker died while it had the request. 502.
     case workerDied(reason: String)
-    /// The request ran past its hard timeout. 504.
-    case timeout(seconds: Double)
+    /// The request ran past its hard timeout. 504. `stack` is the worker's Python stack at
+    /// that moment (faulthandler's text), or why it could not be read.
+    case timeout(seconds: Double, stack: String = "")
     /// No worker became free in time, or the queue is full. 503.
     case overloaded
     /// The service is stopping and takes no new requests. 503.

@@ -36,6 +36,19 @@ public struct AppConfig: Sendable, Hashable {
     public var timeout = 0.0
     /// Requests that may wait for a free worker before new ones get 503.
     public var queueSize = 0
+    /// Seconds a request may wait for a free worker before it gets 503; 0 for no limit.
+    public var queueTimeout = 0.0
+    /// Requests a worker serves before it is replaced; 0 for no limit.
+    public var maxRequests = 0
+    /// Up to this many requests are added to each worker's `maxRequests`, drawn at random.
+    public var maxRequestsJitter = 0
+    /// Seconds a worker lives before it is replaced; 0 for no limit.
+    public var maxLifetime = 0.0
+    /// Resident memory in bytes past which a worker is replaced; 0 for no limit.
+    public var maxRSS = 0
+    /// A path a reload's first new worker must answer (GET, status below 500) before the
+    /// old workers retire; nil: the new workers' successful import is the check.
+    public var healthPath: String?
     /// Extra environment variables for the workers.
     public var env: [String: String] = [:]
     /// The container each worker runs in, from `[app.NAME.isolation]`.
@@ -89,11 +102,35 @@ public struct AppConfig: Sendable, Hashable {
             "workers", .integer(1...512), \.workers, serve: 2, dev: 1, flag: "--workers",
             "Number of worker processes."),
         Setting(
-            "timeout", .seconds(0...86400), \.timeout, serve: 30, dev: 0,
-            "Hard limit in seconds for one request; the worker is killed after it (0 = none)."),
+            "timeout", .seconds(0...86400), \.timeout, serve: 30, dev: 0, flag: "--timeout",
+            "Hard limit in seconds for one request (0 = none): berth logs the worker's Python stack, kills it, answers 504 and starts a replacement."),
         Setting(
             "queue_size", .integer(0...1_000_000), \.queueSize, default: 1024,
             "Requests that may wait for a free worker; more get 503."),
+        Setting(
+            "queue_timeout", .seconds(0...86400), \.queueTimeout, serve: 30, dev: 0,
+            "Seconds a request may wait for a free worker before it gets 503 with `Retry-After` (0 = no limit)."),
+        Setting(
+            "max_requests", .integer(0...100_000_000), \.maxRequests, default: 0,
+            "Requests a worker serves before it is replaced by a fresh one (0 = no limit); the replacement is ready first."),
+        Setting(
+            "max_requests_jitter", .integer(0...100_000_000), \.maxRequestsJitter, default: 0,
+            "Up to this many requests, drawn at random per worker, are added to `max_requests` so workers do not all recycle at once."),
+        Setting(
+            "max_lifetime", .seconds(0...31_536_000), \.maxLifetime, default: 0,
+            "Seconds a worker lives before it is replaced (0 = no limit); each worker draws up to 10% more."),
+        Setting(
+            "max_rss", .byteSize(0...(1 << 40)), \.maxRSS, default: 0,
+            "Resident memory of a worker past which it is replaced after its current request (0 = no limit), like `\"512m\"`."),
+        Setting(
+            "health_path", docType: "URL path", defaultText: "none: a successful import is the check",
+            "Path a reload's first new worker must answer with a status below 500 (a real GET through the app) before old workers retire.",
+            apply: { (app, node, _) throws(ValueProblem) in
+                guard case .string(let s) = node, s.hasPrefix("/"), !s.contains(where: { $0 == " " || $0 == "#" }) else {
+                    throw ValueProblem(problem: "must be a URL path starting with \"/\", like \"/healthz\", got \(node.shown)")
+                }
+                app.healthPath = s
+            }),
         Setting(
             "env", .environment, \.env, default: [:],
             "Extra environment variables for the workers (strings only)."),

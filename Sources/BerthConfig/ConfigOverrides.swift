@@ -22,12 +22,14 @@ public struct ConfigOverrides: Sendable, Equatable {
     /// `--isolate` (true) or `--no-isolate` (false): whether every app's workers run in
     /// containers.
     public var isolate: Bool?
+    /// `--timeout`: every app's hard request timeout in seconds.
+    public var timeout: Double?
     public var workingDirectory: String
 
     public init(
         binds: [String] = [], workers: Int? = nil, python: String? = nil, chdir: String? = nil,
         statics: [String] = [], appEntry: AppEntry? = nil, accessLog: String? = nil, isolate: Bool? = nil,
-        workingDirectory: String = FileManager.default.currentDirectoryPath
+        timeout: Double? = nil, workingDirectory: String = FileManager.default.currentDirectoryPath
     ) {
         self.binds = binds
         self.workers = workers
@@ -37,6 +39,7 @@ public struct ConfigOverrides: Sendable, Equatable {
         self.appEntry = appEntry
         self.accessLog = accessLog
         self.isolate = isolate
+        self.timeout = timeout
         self.workingDirectory = workingDirectory
     }
 
@@ -122,6 +125,9 @@ extension BerthConfig {
             if read(ValueKind<Int>.integer(1...512), .integer(workers), flag: "--workers") != nil {
                 for i in config.apps.indices { config.apps[i].workers = workers }
             }
+        }
+        if let timeout = o.timeout, let seconds = read(ValueKind<Double>.seconds(0...86400), .float(timeout), flag: "--timeout") {
+            for i in config.apps.indices { config.apps[i].timeout = seconds }
         }
         if let isolate = o.isolate {
             for i in config.apps.indices { config.apps[i].isolation.enabled = isolate }

@@ -16,6 +16,12 @@ public struct ServerSettings: Sendable, Hashable {
     public var shutdownGrace = 0.0
     /// Whether serve mode may run a Django app that has DEBUG = True.
     public var debugAllowed = false
+    /// How berth's own log records are written: `text` lines, or one JSON object per line.
+    public var logFormat: LogFormat = .text
+    /// The Unix socket `berth status` and `berth reload` talk to.
+    public var controlSocket: ControlSocket = .automatic
+    /// Where `/metrics` (Prometheus text) and `/status` (JSON) are served; nil for nowhere.
+    public var adminListen: ListenAddress?
 
     /// The defaults of `mode`.
     public init(mode: Mode) {
@@ -48,5 +54,14 @@ public struct ServerSettings: Sendable, Hashable {
         Setting(
             "debug_allowed", .boolean, \.debugAllowed, serve: false, dev: true,
             "Let serve mode run a Django app whose settings have `DEBUG = True`."),
+        Setting(
+            "log_format", .logFormat, \.logFormat, default: .text,
+            "berth's own log on standard error: `\"text\"`, or `\"json\"` (one object per line; a traceback or stack stays in one record)."),
+        Setting(
+            "control_socket", .controlSocket, \.controlSocket, default: .automatic,
+            "Unix socket for `berth status` and `berth reload`; `\"auto\"` is `/run/berth/berth.sock` for root, else under `$XDG_RUNTIME_DIR` or `/tmp/berth-UID/`."),
+        Setting(
+            "admin_listen", .optionalListenAddress, \.adminListen, default: nil,
+            "Address of the admin listener serving `/metrics` (Prometheus text) and `/status` (JSON); keep it private."),
     ]
 }

@@ -30,6 +30,8 @@ final class Worker: @unchecked Sendable {
     var resources: WorkerResources?
     /// Set once the process has been reaped.
     var exitStatus: ExitStatus?
+    /// Requests served, recycling, stack pipe: the supervisor's bookkeeping.
+    var life = WorkerLife()
 
     /// `startedAt`: when the launch began (a container's setup happens inside the launch).
     init(id: Int, generation: Int, pid: Int32, startedAt: NIODeadline) {

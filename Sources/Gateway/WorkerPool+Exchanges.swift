@@ -6,6 +6,7 @@ extension WorkerPool {
     func dispatch(_ exchange: Exchange, to worker: Worker) {
         guard let channel = worker.channel else { return }
         worker.state = .busy(exchange)
+        worker.life.requestStartedAt = .now()
         exchange.worker = worker
         var buffer = channel.allocator.buffer(capacity: 512)
         Environ.writeRequestFrame(exchange.request, to: &buffer)
@@ -164,14 +165,5 @@ extension WorkerPool {
         exchange.worker = nil
         setReading(worker, true)
         workerAvailable(worker)
-    }
-
-    private func requestTimedOut(_ exchange: Exchange, seconds: Double) {
-        guard !exchange.finished, let worker = exchange.worker else { return }
-        logger.error(
-            "request timed out after \(seconds)s; killing \(worker.label)",
-            metadata: ["request": "\(exchange.request.requestID)", "path": "\(exchange.request.path)"])
-        exchange.fail(.timeout(seconds: seconds))
-        kill(worker)
     }
 }

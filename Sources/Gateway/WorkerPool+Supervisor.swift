@@ -11,7 +11,7 @@ extension WorkerPool {
     func reconcile() {
         guard !stopping, bootError == nil else { return }
         let live = workers.filter { worker in
-            guard worker.generation == generation else { return false }
+            guard worker.generation == spawnGeneration, worker.life.due == nil, !worker.life.timedOut else { return false }
             switch worker.state {
             case .stopping, .dead: return false
             default: return true
@@ -44,8 +44,9 @@ extension WorkerPool {
                 Descriptors.close(parent)
                 throw error
             }
-            worker = Worker(id: id, generation: generation, pid: launched.pid, startedAt: started)
+            worker = Worker(id: id, generation: spawnGeneration, pid: launched.pid, startedAt: started)
             worker.resources = launched.resources
+            worker.life.limits = configuration.recycle.limits(using: &random)
             parentFD = parent
         } catch {
             logger.error("cannot start \(label): \(error)")
@@ -84,8 +85,10 @@ extension WorkerPool {
         logger.info("\(worker.label) ready in \(bootMillis) ms")
         worker.state = .idle
         worker.becameReady = true
+        learnFacts(facts, of: worker)
         onReady?(facts)
         workerAvailable(worker)
+        retireReplacedWorkers()
         if let promise = startPromise,
             workers.filter({ $0.generation == generation && $0.isReadyOrBusy }).count >= configuration.workers
         {
@@ -96,11 +99,17 @@ extension WorkerPool {
 
     /// A worker finished a request or booted: give it the next queued request, or park it.
     func workerAvailable(_ worker: Worker) {
-        if worker.generation != generation {
+        if worker.life.timedOut { return }  // being killed
+        if worker.isBusy { requestDone(on: worker) }
+        if let pending, worker.generation == pending.generation {
+            standbyAvailable(worker)
+            return
+        }
+        if worker.generation != generation || worker.life.replaced {
             retire(worker)
             return
         }
-        if let exchange = queue.popFirst() {
+        if let exchange = dequeue() {
             dispatch(exchange, to: worker)
             return
         }
@@ -168,12 +177,18 @@ extension WorkerPool {
         workerDisconnected(worker)
         workers.removeAll { $0 === worker }
 
-        if wasBooting && worker.generation == generation && !stopping {
+        if let pending, worker.generation == pending.generation, !stopping {
+            reloadFailed(worker.bootError ?? "\(worker.label) \(status) before the new generation took over")
+        } else if wasBooting && worker.generation == generation && !stopping {
             let message = worker.bootError ?? "\(worker.label) \(status) before it was ready"
             logger.error("\(worker.label) failed to boot: \(message)")
             bootFailed(message: message)
+        } else if worker.life.timedOut && !stopping {
+            restarts[.timeout, default: 0] += 1
+            reconcile()
         } else if !expected && worker.generation == generation {
             logger.error("\(worker.label) \(status)\(cause.map { ": " + $0 } ?? ""); starting a replacement")
+            restarts[.crashed, default: 0] += 1
             crashTimes.append(.now())
             respawnWithBackoff()
         } else {
@@ -222,8 +237,7 @@ extension WorkerPool {
     /// have exited, complete the stop.
     func drainIfStopping() {
         guard stopping else { return }
-        while let exchange = queue.first, idle.isEmpty == false {
-            _ = queue.popFirst()
+        while queue.first != nil, idle.isEmpty == false, let exchange = dequeue() {
             dispatch(exchange, to: idle.removeLast())
         }
         if queue.isEmpty && !workers.contains(where: { $0.isBusy }) {

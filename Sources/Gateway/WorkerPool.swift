@@ -25,12 +25,16 @@ public struct PoolConfiguration: Sendable {
     public var requestTimeout: Double
     /// Requests that may wait for a worker before new ones get 503.
     public var queueSize: Int
+    /// Seconds a request may wait in the queue before it gets 503; 0 for no limit.
+    public var queueTimeout: Double
     public var bootFailurePolicy: BootFailurePolicy
+    /// When workers are replaced by fresh ones.
+    public var recycle: RecyclePolicy
 
     public init(
         name: String, workers: Int, command: [String], environment: [String: String],
         workingDirectory: String?, requestTimeout: Double, queueSize: Int,
-        bootFailurePolicy: BootFailurePolicy
+        bootFailurePolicy: BootFailurePolicy, queueTimeout: Double = 0, recycle: RecyclePolicy = RecyclePolicy()
     ) {
         self.name = name
         self.workers = workers
@@ -39,7 +43,9 @@ public struct PoolConfiguration: Sendable {
         self.workingDirectory = workingDirectory
         self.requestTimeout = requestTimeout
         self.queueSize = queueSize
+        self.queueTimeout = queueTimeout
         self.bootFailurePolicy = bootFailurePolicy
+        self.recycle = recycle
     }
 }
 
@@ -53,7 +59,7 @@ public struct BootFailure: Error, CustomStringConvertible {
 /// time, queues the rest, replaces workers that die. All state lives on one event loop.
 public final class WorkerPool: AppService, @unchecked Sendable {
     public let loop: EventLoop
-    let configuration: PoolConfiguration
+    var configuration: PoolConfiguration
     let launcher: WorkerLauncher
     var logger: Logger
 
@@ -68,6 +74,19 @@ public final class WorkerPool: AppService, @unchecked Sendable {
     var startPromise: EventLoopPromise<Void>?
     var stopPromise: EventLoopPromise<Void>?
     var crashTimes: [NIODeadline] = []
+    /// Requests answered 503 because the queue was full or their wait ran out.
+    var rejected = 0
+    /// A reload's new generation while it boots (`prepareReload` … `commitReload`).
+    var pending: PendingReload?
+    var healthPath: String?
+    var healthCheckRunning = false
+    /// Answered requests by status, and their durations.
+    var meter = ResponseMeter()
+    /// Workers replaced so far, by why.
+    var restarts: [RestartReason: Int] = [:]
+    var random = SystemRandomNumberGenerator()
+    /// The supervisor's once-a-second check (lifetimes, memory).
+    var upkeepTask: RepeatedTask?
 
     /// Called with a worker's READY facts (JSON), on the pool's loop.
     public var onReady: (@Sendable (ByteBuffer) -> Void)?
@@ -100,6 +119,7 @@ public final class WorkerPool: AppService, @unchecked Sendable {
         let promise = loop.makePromise(of: Void.self)
         onLoop { pool in
             pool.startPromise = promise
+            pool.startUpkeep()
             pool.reconcile()
         }
         return promise.futureResult
@@ -113,6 +133,7 @@ public final class WorkerPool: AppService, @unchecked Sendable {
             pool.bootError = nil
             pool.crashTimes.removeAll()
             pool.logger.info("reloading: starting generation \(pool.generation)")
+            pool.restarts[.reload, default: 0] += pool.workers.filter { !$0.retiring && $0.exitStatus == nil }.count
             for worker in pool.idle { pool.retire(worker) }
             pool.idle.removeAll()
             pool.reconcile()
@@ -124,7 +145,9 @@ public final class WorkerPool: AppService, @unchecked Sendable {
     public func shutdown(grace: Double) -> EventLoopFuture<Void> {
         let promise = loop.makePromise(of: Void.self)
         onLoop { pool in
+            pool.reloadFailed("berth is stopping")
             pool.stopping = true
+            pool.upkeepTask?.cancel()
             pool.stopPromise = promise
             pool.loop.scheduleTask(in: .milliseconds(Int64(grace * 1000))) {
                 for worker in pool.workers { Processes.signal(worker.pid, SIGKILL) }
@@ -137,7 +160,7 @@ public final class WorkerPool: AppService, @unchecked Sendable {
     // MARK: - AppService
 
     public func open(_ request: AppRequest, writer: AppResponseWriter) -> AppExchangeHandle {
-        let exchange = Exchange(request: request, writer: writer, pool: self)
+        let exchange = Exchange(request: request, writer: MeteredWriter(writer, pool: self), pool: self)
         onLoop { $0.submit(exchange) }
         return exchange
     }
@@ -156,11 +179,12 @@ public final class WorkerPool: AppService, @unchecked Sendable {
             return
         }
         guard queue.count < configuration.queueSize else {
+            rejected += 1
             logger.warning("queue full (\(configuration.queueSize)): 503 for \(exchange.request.requestID)")
             exchange.fail(.overloaded)
             return
         }
-        queue.append(exchange)
+        enqueue(exchange)
         if exchange.request.hasBody { exchange.writer.requestBodyWritabilityChanged(false) }
     }
 }

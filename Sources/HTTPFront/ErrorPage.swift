@@ -26,8 +26,10 @@ enum ErrorPage {
                 detail: "<p>The app failed to load. Fix the error and save: berth reloads by itself.</p><pre>\(escape(message))</pre>"))
         case .workerDied(let reason):
             return (status, html(status: status, reason: self.reasonPhrase(status), detail: "<p>\(escape(reason))</p>"))
-        case .timeout(let seconds):
-            return (status, html(status: status, reason: reason, detail: "<p>The request ran longer than \(seconds) s.</p>"))
+        case .timeout(let seconds, let stack):
+            let trace = stack.isEmpty ? "" : "<p>The worker's Python stack when the time ran out:</p><pre>\(escape(stack))</pre>"
+            return (status, html(status: status, reason: reason,
+                detail: "<p>The request ran longer than \(seconds) s; berth stopped its worker.</p>" + trace))
         case .overloaded, .shuttingDown:
             return (status, html(status: status, reason: reason))
         }

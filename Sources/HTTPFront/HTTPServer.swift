@@ -96,14 +96,16 @@ public final class HTTPServer: Sendable {
         for channel in channels { try? await channel.close() }
     }
 
-    /// Waits until every connection has closed, or `seconds` have passed; then closes the rest.
-    public func drainConnections(within seconds: Double) async {
+    /// Waits until every connection has closed, or `seconds` have passed; then closes the
+    /// rest and returns how many it closed (connections whose requests were cut).
+    @discardableResult
+    public func drainConnections(within seconds: Double) async -> Int {
         let deadline = NIODeadline.now() + .fromSeconds(seconds)
         while connections.count > 0 && NIODeadline.now() < deadline {
             connections.closeIdle()
             try? await Task.sleep(nanoseconds: 50_000_000)
         }
-        connections.closeAll()
+        return connections.closeAll()
     }
 }
 
@@ -141,8 +143,11 @@ final class ConnectionRegistry: Sendable {
         }
     }
 
-    func closeAll() {
-        for channel in state.withLockedValue({ Array($0.channels.values) }) { channel.close(promise: nil) }
+    @discardableResult
+    func closeAll() -> Int {
+        let channels = state.withLockedValue { Array($0.channels.values) }
+        for channel in channels { channel.close(promise: nil) }
+        return channels.count
     }
 }
 

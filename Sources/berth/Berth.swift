@@ -12,7 +12,9 @@ struct Berth: AsyncParsableCommand {
             berth serve MODULE:CALLABLE  production, with gunicorn-style flags
             berth serve -c berth.toml    production, from a config file
             berth check -c berth.toml    validate a config without serving
+            berth status                 workers, queue and restarts of a running berth
+            berth reload                 re-read the config, swap in fresh workers
             """,
         version: version,
-        subcommands: [Dev.self, Serve.self, Check.self])
+        subcommands: [Dev.self, Serve.self, Check.self, Status.self, Reload.self])
 }

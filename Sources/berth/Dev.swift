@@ -27,6 +27,9 @@ struct Dev: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Run each worker in a container (namespaces, read-only root, cgroup limits, seccomp). Default: on in serve mode, off in dev mode.")
     var isolate: Bool?
 
+    @Option(help: settingHelp("--timeout", "Hard limit in seconds for one request (0 = none)."))
+    var timeout: Double?
+
     @Option(name: .customLong("static"), help: "Also serve URL_PREFIX from DIR (repeatable).")
     var statics: [String] = []
 
@@ -48,7 +51,7 @@ struct Dev: AsyncParsableCommand {
         }
         let overrides = ConfigOverrides(
             binds: bind.isEmpty ? ["127.0.0.1:8000"] : bind, python: python, chdir: root, statics: statics,
-            appEntry: entry, isolate: isolate)
+            appEntry: entry, isolate: isolate, timeout: timeout)
         let config: BerthConfig
         do {
             config = try BerthConfig.fromOverrides(overrides, mode: .dev)

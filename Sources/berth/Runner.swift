@@ -13,7 +13,12 @@ import Glibc
 
 /// Runs a stack until SIGTERM or SIGINT, then stops it gracefully.
 enum Runner {
-    static func run(config: BerthConfig, mode: Mode, environment: [String: String] = [:], watch: String? = nil) async throws {
+    /// `reread` loads the config again for a reload (SIGHUP, `berth reload`); nil in dev
+    /// mode, where a reload restarts the workers on the code as it is on disk.
+    static func run(
+        config: BerthConfig, mode: Mode, environment: [String: String] = [:], watch: String? = nil,
+        reread: (@Sendable () throws -> BerthConfig)? = nil
+    ) async throws {
         let signals = StopSignals()
         let stack: Stack
         do {
@@ -41,9 +46,10 @@ enum Runner {
                 exit(1)
             }
         }
+        let reloads = ReloadRunner(stack: stack, reread: reread)
         signals.onReload = {
-            stack.logger.info("SIGHUP: starting fresh workers")
-            stack.reload()
+            stack.logger.info("SIGHUP: reloading")
+            Task { _ = await reloads.run(coalescing: true) }
         }
         do {
             try await stack.startPools(onFatal: { message in
@@ -75,6 +81,13 @@ enum Runner {
         // Serving: from now on a stop signal is a graceful stop (wait() picks it up).
         signals.onEarlyStop = nil
         for address in bound { say("berth: listening on \(address)") }
+        do {
+            try await stack.startOperations(reload: { await reloads.run(coalescing: false) })
+        } catch {
+            printError("berth: cannot start the admin listener: \(error)")
+            await stack.stop()
+            throw ExitCode(1)
+        }
         var watcher: DevWatcher?
         if let watch {
             watcher = try DevWatcher(root: watch, logger: stack.logger) { stack.reload() }
@@ -89,6 +102,57 @@ enum Runner {
 
     static func signalName(_ signal: Int32) -> String {
         signal == SIGTERM ? "SIGTERM" : signal == SIGINT ? "SIGINT" : "signal \(signal)"
+    }
+}
+
+/// Runs one reload at a time. A SIGHUP during a reload runs another right after it (the
+/// file may have changed again); a `berth reload` during one is told to try again.
+final class ReloadRunner: Sendable {
+    private let stack: Stack
+    private let reread: (@Sendable () throws -> BerthConfig)?
+    private let state = NIOLockedValueBox<(running: Bool, again: Bool)>((false, false))
+
+    init(stack: Stack, reread: (@Sendable () throws -> BerthConfig)?) {
+        self.stack = stack
+        self.reread = reread
+    }
+
+    func run(coalescing: Bool) async -> ControlReply {
+        let busy = state.withLockedValue { state -> Bool in
+            if state.running {
+                if coalescing { state.again = true }
+                return true
+            }
+            state.running = true
+            return false
+        }
+        if busy {
+            return ControlReply(ok: false, message: "a reload is in progress; try again when it is done")
+        }
+        var reply: ControlReply
+        repeat {
+            reply = await once()
+        } while state.withLockedValue { state in
+            defer { state.again = false }
+            if !state.again { state.running = false }
+            return state.again
+        }
+        return reply
+    }
+
+    private func once() async -> ControlReply {
+        guard let reread else {
+            stack.reload()
+            return ControlReply(ok: true, message: "starting fresh workers")
+        }
+        let config: BerthConfig
+        do {
+            config = try reread()
+        } catch {
+            stack.logger.error("reload rejected, the running config stays:\n\(error)")
+            return ControlReply(ok: false, message: "reload rejected, the running config stays: \(error)")
+        }
+        return await stack.reload(to: config)
     }
 }
 

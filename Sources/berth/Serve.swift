@@ -13,7 +13,8 @@ struct Serve: AsyncParsableCommand {
               berth serve --django mysite.settings --static /static/=staticfiles
 
             Flags override the config file. SIGTERM or SIGINT stop gracefully (in-flight
-            requests finish); SIGHUP starts fresh workers.
+            requests finish); SIGHUP (or `berth reload`) re-reads the config and swaps in
+            fresh workers once they are ready.
             """)
 
     @Argument(help: "The WSGI app as MODULE:CALLABLE (or MODULE:FACTORY()).")
@@ -43,6 +44,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Run each worker in a container (namespaces, read-only root, cgroup limits, seccomp). Default: on in serve mode, off in dev mode.")
     var isolate: Bool?
 
+    @Option(help: settingHelp("--timeout", "Hard limit in seconds for one request (0 = none)."))
+    var timeout: Double?
+
     @Option(name: .customLong("access-log"), help: settingHelp("--access-log", "Access log: - (stdout), off, or a file path."))
     var accessLog: String?
 
@@ -55,23 +59,26 @@ struct Serve: AsyncParsableCommand {
         if let django { entry = .django(settings: django) }
         let overrides = ConfigOverrides(
             binds: bind, workers: workers, python: python, chdir: chdir, statics: statics,
-            appEntry: entry, accessLog: accessLog, isolate: isolate)
+            appEntry: entry, accessLog: accessLog, isolate: isolate, timeout: timeout)
+        if config == nil && entry == nil {
+            throw ValidationError("nothing to serve: give MODULE:CALLABLE, --django SETTINGS, or -c FILE")
+        }
+        let path = config
+        // Read at start and again on every reload (SIGHUP, `berth reload`).
+        let read: @Sendable () throws -> BerthConfig = {
+            let loaded = try path.map { path throws(ConfigErrors) in try BerthConfig.load(path: path, mode: .serve, overrides: overrides) }
+                ?? BerthConfig.fromOverrides(overrides, mode: .serve)
+            try loaded.validateForServing()
+            return loaded
+        }
         let loaded: BerthConfig
         do {
-            if let config {
-                loaded = try BerthConfig.load(path: config, mode: .serve, overrides: overrides)
-            } else {
-                guard entry != nil else {
-                    throw ValidationError("nothing to serve: give MODULE:CALLABLE, --django SETTINGS, or -c FILE")
-                }
-                loaded = try BerthConfig.fromOverrides(overrides, mode: .serve)
-            }
-            try loaded.validateForServing()
+            loaded = try read()
         } catch let errors as ConfigErrors {
             printError(errors.description)
             throw ExitCode(2)
         }
-        try await Runner.run(config: loaded, mode: .serve)
+        try await Runner.run(config: loaded, mode: .serve, reread: read)
     }
 }
 

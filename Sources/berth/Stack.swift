@@ -11,8 +11,13 @@ import NIOPosix
 
 /// The whole running stack for one config: a worker pool per app and the HTTP front.
 final class Stack: Sendable {
+    /// The config berth started with; `current` is the one in force after reloads.
     let config: BerthConfig
+    let current: NIOLockedValueBox<BerthConfig>
+    let extraEnvironment: [String: String]
     let mode: Mode
+    /// The control socket and admin listener, once started.
+    let operations = NIOLockedValueBox<(control: ControlServer?, admin: AdminServer?)>((nil, nil))
     let group: MultiThreadedEventLoopGroup
     let pools: [String: WorkerPool]
     /// The container launchers, cleaned up (cgroups, staging roots) after the pools stop.
@@ -24,8 +29,11 @@ final class Stack: Sendable {
 
     init(config: BerthConfig, mode: Mode, environment extraEnvironment: [String: String] = [:]) throws {
         self.config = config
+        self.current = NIOLockedValueBox(config)
+        self.extraEnvironment = extraEnvironment
         self.mode = mode
-        var logger = Logger(label: "berth")
+        let format = config.server.logFormat
+        var logger = Logger(label: "berth", factory: { _ in BerthLogHandler(format: format) })
         logger.logLevel = ProcessInfo.processInfo.environment["BERTH_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         self.logger = logger
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
@@ -35,31 +43,16 @@ final class Stack: Sendable {
         var containerLaunchers: [ContainerLauncher] = []
         for app in config.apps {
             let python = try PythonInterpreter.resolve(explicit: app.python ?? config.python, appDirectory: app.chdir)
-            // The config's `env` gives defaults; berth's own environment overrides them
-            // (file < environment < flags, as for every setting).
-            var environment = app.env
-            for (key, value) in ProcessInfo.processInfo.environment { environment[key] = value }
-            for (key, value) in extraEnvironment { environment[key] = value }
-            environment["PYTHONPATH"] = [workerPath, environment["PYTHONPATH"]].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ":")
-            environment["PYTHONUNBUFFERED"] = "1"
-            var command = [python, "-m", "berth_worker", "--fd", "3", "--chdir", app.chdir]
-            switch app.entry {
-            case .module(let entry): command += ["--app", entry]
-            case .django(let settings): command += ["--django", settings]
-            }
             let launcher: WorkerLauncher
             if app.isolation.enabled {
                 let containerLauncher = try Stack.containerLauncher(for: app, python: python, workerPath: workerPath)
                 containerLaunchers.append(containerLauncher)
                 launcher = containerLauncher
-                environment["HOME"] = "/tmp"
             } else {
                 launcher = ProcessLauncher()
             }
-            let poolConfiguration = PoolConfiguration(
-                name: app.name, workers: app.workers, command: command, environment: environment,
-                workingDirectory: app.chdir, requestTimeout: app.timeout, queueSize: app.queueSize,
-                bootFailurePolicy: mode == .dev ? .waitForReload : .fatal)
+            let poolConfiguration = try Stack.poolConfiguration(
+                for: app, config: config, mode: mode, extraEnvironment: extraEnvironment, workerPath: workerPath)
             pools[app.name] = WorkerPool(
                 configuration: poolConfiguration, launcher: launcher, loop: group.next(), logger: logger)
         }
@@ -80,6 +73,33 @@ final class Stack: Sendable {
         }
         front.route = Stack.router(config: config, pools: pools, devStatic: devStatic)
         server = HTTPServer(group: group, configuration: front)
+    }
+
+    /// How one app's workers are started and run, from its config.
+    static func poolConfiguration(
+        for app: AppConfig, config: BerthConfig, mode: Mode, extraEnvironment: [String: String], workerPath: String
+    ) throws -> PoolConfiguration {
+        let python = try PythonInterpreter.resolve(explicit: app.python ?? config.python, appDirectory: app.chdir)
+        // The config's `env` gives defaults; berth's own environment overrides them
+        // (file < environment < flags, as for every setting).
+        var environment = app.env
+        for (key, value) in ProcessInfo.processInfo.environment { environment[key] = value }
+        for (key, value) in extraEnvironment { environment[key] = value }
+        environment["PYTHONPATH"] = [workerPath, environment["PYTHONPATH"]].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ":")
+        environment["PYTHONUNBUFFERED"] = "1"
+        if app.isolation.enabled { environment["HOME"] = "/tmp" }
+        var command = [python, "-m", "berth_worker", "--fd", "3", "--chdir", app.chdir]
+        switch app.entry {
+        case .module(let entry): command += ["--app", entry]
+        case .django(let settings): command += ["--django", settings]
+        }
+        return PoolConfiguration(
+            name: app.name, workers: app.workers, command: command, environment: environment,
+            workingDirectory: app.chdir, requestTimeout: app.timeout, queueSize: app.queueSize,
+            bootFailurePolicy: mode == .dev ? .waitForReload : .fatal, queueTimeout: app.queueTimeout,
+            recycle: RecyclePolicy(
+                maxRequests: app.maxRequests, maxRequestsJitter: app.maxRequestsJitter,
+                maxLifetime: app.maxLifetime, maxRSS: app.maxRSS))
     }
 
     /// A launcher that puts each of the app's workers in a container holding exactly the
@@ -167,8 +187,12 @@ final class Stack: Sendable {
     /// Graceful stop: stop accepting, let requests finish within the grace period, stop workers.
     func stop() async {
         let grace = config.server.shutdownGrace
+        await stopOperations()
         await server.stopAccepting()
-        await server.drainConnections(within: grace)
+        let cut = await server.drainConnections(within: grace)
+        if cut > 0 {
+            logger.warning("shutdown_grace (\(grace) s) is over: closing \(cut) connection(s) whose requests are still running")
+        }
         for pool in pools.values {
             _ = try? await pool.shutdown(grace: 2).get()
         }

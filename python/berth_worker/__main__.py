@@ -1,6 +1,8 @@
 """Command line: python -m berth_worker --fd 3 (--app M:C | --django SETTINGS) [--chdir DIR]."""
 
 import argparse
+import faulthandler
+import fcntl
 import gc
 import json
 import os
@@ -26,6 +28,27 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
+STACK_SIGNAL = signal.SIGUSR2
+
+
+def arm_stack_dump():
+    """Make SIGUSR2 write every thread's stack into a pipe; return its read end.
+
+    berth reads a stuck worker's stack on a request timeout: it opens the read
+    end through /proc/PID/fd (the number goes in READY as `stack_fd`) and sends
+    the signal. faulthandler's handler is C run at signal delivery, so it
+    answers even while the main thread is stuck in C code.
+    """
+    r, w = os.pipe()
+    os.set_blocking(w, False)  # a full pipe truncates the dump, never blocks the handler
+    try:
+        fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 1 << 20)
+    except (OSError, AttributeError):
+        pass
+    faulthandler.register(STACK_SIGNAL, file=w, all_threads=True)
+    return r
+
+
 def boot(args):
     """Load the app; return (app, READY facts)."""
     if args.chdir:
@@ -33,7 +56,8 @@ def boot(args):
         os.chdir(path)
         sys.path.insert(0, path)
     facts = {'protocol': VERSION, 'pid': os.getpid(), 'app': args.app,
-             'python': '%d.%d.%d' % sys.version_info[:3]}
+             'python': '%d.%d.%d' % sys.version_info[:3],
+             'stack_fd': arm_stack_dump()}
     if args.app:
         return loader.load_wsgi_app(args.app), facts
     app, facts['app'] = loader.load_django_app(args.django)

@@ -1,0 +1,51 @@
+import AppExchange
+import Foundation
+import LinuxSystem
+import Logging
+import NIOCore
+
+/// The hard request timeout: read the stuck worker's stack, log it, answer 504, kill it.
+extension WorkerPool {
+    /// Longest the 504 waits for the stack of a worker that does not answer SIGUSR2.
+    static let stackWait = 1.0
+
+    func requestTimedOut(_ exchange: Exchange, seconds: Double) {
+        guard !exchange.finished, let worker = exchange.worker, !worker.life.timedOut else { return }
+        // From here the worker takes no more requests, and a late answer reaches nobody.
+        worker.life.timedOut = true
+        exchange.finished = true
+        let probe = stackProbe(for: worker)
+        Thread.detachNewThread { [self] in
+            let stack: String
+            do {
+                guard let probe else { throw StackUnavailable(description: "the worker named no stack pipe in READY") }
+                stack = try probe.capture(wait: Self.stackWait)
+            } catch {
+                stack = "(no stack: \(error))"
+            }
+            onLoop { pool in pool.timedOutWithStack(exchange, worker: worker, seconds: seconds, stack: stack) }
+        }
+    }
+
+    private func timedOutWithStack(_ exchange: Exchange, worker: Worker, seconds: Double, stack: String) {
+        let request = exchange.request
+        logger.error(
+            "request timed out after \(seconds) s; killing \(worker.label)",
+            metadata: [
+                "worker": "\(worker.id)", "pid": "\(worker.life.pythonPID ?? worker.pid)",
+                "request": "\(request.requestID)", "method": "\(request.method)", "path": "\(request.path)",
+                "stack": "\(stack)",
+            ])
+        if !exchange.cancelled {
+            exchange.writer.responseFailed(.timeout(seconds: seconds, stack: stack), responseStarted: exchange.responseStarted)
+        }
+        kill(worker)
+    }
+
+    /// How to read `worker`'s stack, from its READY facts; nil when it named no pipe.
+    func stackProbe(for worker: Worker) -> StackProbe? {
+        guard let fd = worker.life.stackFD, let inner = worker.life.innerPID else { return nil }
+        if worker.life.pythonPID == nil { worker.life.pythonPID = ProcFS.hostPID(of: inner, at: worker.pid) }
+        return worker.life.pythonPID.map { StackProbe(pid: $0, fd: fd) }
+    }
+}
