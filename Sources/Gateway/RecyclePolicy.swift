@@ -34,6 +34,9 @@ public struct RecyclePolicy: Sendable, Equatable {
         self.maxRSS = maxRSS
     }
 
+    /// No limit is set: workers are never recycled.
+    public var isOff: Bool { maxRequests == 0 && maxLifetime == 0 && maxRSS == 0 }
+
     /// One worker's own limits, drawn when it is spawned.
     public struct Limits: Sendable, Equatable {
         public var requests: Int?

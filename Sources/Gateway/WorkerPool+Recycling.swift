@@ -50,7 +50,7 @@ extension WorkerPool {
 
     /// Marks a worker that reached a limit as due and starts its replacement.
     func checkDue(_ worker: Worker) {
-        guard worker.life.due == nil, !worker.life.timedOut, !worker.retiring, worker.generation == generation, !stopping else {
+        guard !configuration.recycle.isOff, worker.life.due == nil, !worker.life.timedOut, !worker.retiring, worker.generation == generation, !stopping else {
             return
         }
         let age = Double((NIODeadline.now() - worker.startedAt).nanoseconds) / 1e9

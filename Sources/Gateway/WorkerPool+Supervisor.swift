@@ -187,7 +187,9 @@ extension WorkerPool {
             restarts[.timeout, default: 0] += 1
             reconcile()
         } else if !expected && worker.generation == generation {
-            logger.error("\(worker.label) \(status)\(cause.map { ": " + $0 } ?? ""); starting a replacement")
+            logger.error(
+                "\(worker.label) \(status)\(cause.map { ": " + $0 } ?? ""); starting a replacement",
+                metadata: ["worker": "\(worker.id)", "pid": "\(worker.pid)", "reason": "crashed"])
             restarts[.crashed, default: 0] += 1
             crashTimes.append(.now())
             respawnWithBackoff()

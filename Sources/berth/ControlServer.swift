@@ -23,6 +23,13 @@ final class ControlServer: Sendable {
         let directory = (path as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(
             atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        // Whoever can write the directory could put their own socket in our place.
+        let attributes = try FileManager.default.attributesOfItem(atPath: directory)
+        let owner = (attributes[.ownerAccountID] as? NSNumber)?.uint32Value
+        let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0o777
+        guard owner == geteuid(), mode & 0o022 == 0 else {
+            throw UnsafeControlDirectory(path: directory)
+        }
         if FileManager.default.fileExists(atPath: path) {
             if (try? ControlClient.send("ping", to: path, timeout: 2)) != nil {
                 throw ControlSocketInUse(path: path)
@@ -51,6 +58,14 @@ struct ControlSocketInUse: Error, CustomStringConvertible {
     let path: String
     var description: String {
         "control socket \(path) is in use by another running berth; set server.control_socket to reach this one"
+    }
+}
+
+/// The control socket's directory belongs to another user or others may write it.
+struct UnsafeControlDirectory: Error, CustomStringConvertible {
+    let path: String
+    var description: String {
+        "control socket directory \(path) is not owned by berth's user or is writable by others; choose another server.control_socket"
     }
 }
 

@@ -1,9 +1,12 @@
 """Worker start-up: READY facts, app loading, BOOT_ERROR and the command line."""
 
 import os
+import select
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 from gwclient import BOOT_ERROR, PYTHON_DIR, Worker
@@ -13,11 +16,31 @@ class ReadyTest(unittest.TestCase):
 
     def test_ready_facts(self):
         with Worker('--app', 'hello:app') as w:
+            stack_fd = w.facts.pop('stack_fd')
             self.assertEqual(w.facts, {
                 'protocol': 1, 'pid': w.proc.pid, 'app': 'hello:app',
                 'python': '%d.%d.%d' % sys.version_info[:3]})
+            self.assertIsInstance(stack_fd, int)
             r = w.request('/')
             self.assertEqual((r.status, r.body), ('200 OK', b'Hello, world!'))
+
+    def test_sigusr2_writes_every_threads_stack_into_the_stack_pipe(self):
+        # What berth does on a request timeout: open the pipe's read end through /proc,
+        # signal, read.
+        with Worker('--app', 'hello:app') as w:
+            fd = os.open('/proc/%d/fd/%d' % (w.proc.pid, w.facts['stack_fd']), os.O_RDONLY | os.O_NONBLOCK)
+            try:
+                os.kill(w.proc.pid, signal.SIGUSR2)
+                ready, _, _ = select.select([fd], [], [], 5)
+                self.assertTrue(ready, 'no stack within 5 s')
+                time.sleep(0.1)
+                dump = os.read(fd, 1 << 20).decode()
+            finally:
+                os.close(fd)
+            self.assertIn('most recent call first', dump)
+            self.assertIn('berth_worker', dump)
+            # The worker goes on serving.
+            self.assertEqual(w.request('/').body, b'Hello, world!')
 
     def test_factory(self):
         with Worker('--app', 'hello:make_app()') as w:

@@ -8,6 +8,7 @@ Endpoints:
   /spin-c        a busy loop in C holding the GIL: sum() over a huge range
   /grow?mb=50    keeps mb MiB more allocated for the worker's life, answers its pid
   /version       the text of version.txt beside this file (read at import), or "none"
+  /error         raises RuntimeError("boom from misbehaving")
 """
 
 import os
@@ -49,6 +50,8 @@ def app(environ, start_response):
     elif path == "/grow":
         _kept.append(bytearray(int(_arg(environ, "mb", 50) * 1024 * 1024)))
         body = b"%d" % os.getpid()
+    elif path == "/error":
+        raise RuntimeError("boom from misbehaving")
     elif path == "/pid":
         body = b"%d" % os.getpid()
     elif path == "/version":

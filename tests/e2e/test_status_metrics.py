@@ -13,7 +13,7 @@ APP = SAMPLES / "misbehaving"
 ADMIN_RE = re.compile(r"berth: admin listening on http://([\d.]+):(\d+)")
 
 
-def config(tmp_path, extra_server=""):
+def config(tmp_path, extra_server="", timeout=1):
     conf = tmp_path / "berth.toml"
     conf.write_text(f"""
 python = "{VENV_PYTHON}"
@@ -27,7 +27,7 @@ bind = "127.0.0.1:0"
 module = "app:app"
 chdir = "{APP}"
 workers = 2
-timeout = 1
+timeout = {timeout}
 [app.bad.isolation]
 enabled = false
 """)
@@ -55,10 +55,10 @@ def admin(berth):
 
 
 def test_status_shows_workers_current_request_and_restarts(start_berth, tmp_path):
-    berth = start_berth("serve", "-c", config(tmp_path))
+    berth = start_berth("serve", "-c", config(tmp_path, timeout=3))
     for _ in range(5):
         assert get(berth.host, berth.port, "/")[0] == 200
-    slow = threading.Thread(target=get, args=(berth.host, berth.port, "/spin?s=0.8"))
+    slow = threading.Thread(target=get, args=(berth.host, berth.port, "/spin?s=2.5"))
     slow.start()
     time.sleep(0.3)
     out = berth_status(tmp_path, "--json")
@@ -126,3 +126,11 @@ def test_json_log_keeps_a_stack_in_one_record(start_berth, tmp_path):
     assert record["method"] == "GET" and record["path"] == "/spin"
     assert record["worker"].isdigit() and record["pid"].isdigit() and record["request"]
     assert "_spin" in record["stack"] and "\n" in record["stack"]
+    # An app exception: one record with the whole traceback, the worker and the request.
+    assert get(berth.host, berth.port, "/error")[0] == 500
+    berth.wait_for(lambda: "boom from misbehaving" in berth.stderr, 10, "the app error record")
+    records = [json.loads(l) for l in berth.stderr_lines if l.startswith("{") and "boom from misbehaving" in l]
+    assert len(records) == 1, berth.stderr
+    error = records[0]
+    assert error["message"] == "app error" and error["worker"].isdigit() and error["request"]
+    assert error["traceback"].startswith("Traceback (most recent call last)") and "RuntimeError" in error["traceback"]
