@@ -7,8 +7,10 @@ import json
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 from conftest import BERTH_BIN, SAMPLES, VENV_PYTHON
 
@@ -187,3 +189,26 @@ def test_sighup_reloads(start_berth, tmp_path):
     berth.proc.send_signal(signal.SIGHUP)
     berth.wait_for(lambda: "reload done" in berth.stderr, 30, "the SIGHUP reload")
     assert get(berth, "/version") == (200, "v1")
+
+
+def test_reload_and_recycling_with_workers_in_containers(start_berth, tmp_path):
+    """The same swap when each worker runs in a container: the new generation's containers
+    boot beside the old ones, and recycling replaces a containerised worker too."""
+    root = Path(tempfile.mkdtemp(prefix="berth-e2e-reload-", dir="/tmp"))
+    try:
+        root.chmod(0o755)  # the container's root (host uid 65534) must reach the app
+        app = make_app(root, "v0")
+        conf = write_config(tmp_path, app, extra="max_requests = 15")
+        conf.write_text(conf.read_text().replace("enabled = false", "enabled = true"))
+        berth = start_berth("serve", "-c", conf)
+        with Load(berth, clients=3) as load:
+            (app / "version.txt").write_text("v1")
+            done = reload(tmp_path)
+            assert done.returncode == 0, done.stderr
+            assert get(berth, "/version") == (200, "v1")
+            berth.wait_for(lambda: "reached max_requests" in berth.stderr, 30, "a containerised worker's recycling")
+            time.sleep(1)
+        assert load.failures == []
+        assert berth.stop() == 0
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
