@@ -23,7 +23,7 @@ extension Stack {
                     }
                 }
                 operations.withLockedValue { $0.control = control }
-                say("berth: control socket \(path)")
+                logger.info("control socket \(path)")
             } catch {
                 logger.warning("no control socket: \(error)")
             }
