@@ -180,7 +180,9 @@ public final class WorkerPool: AppService, @unchecked Sendable {
         }
         guard queue.count < configuration.queueSize else {
             rejected += 1
-            logger.warning("queue full (\(configuration.queueSize)): 503 for \(exchange.request.requestID)")
+            logger.warning(
+                "queue full (\(configuration.queueSize)): 503 for \(exchange.request.requestID)",
+                metadata: ["request": "\(exchange.request.requestID)"])
             exchange.fail(.overloaded)
             return
         }
