@@ -16,6 +16,8 @@ public struct ServerSettings: Sendable, Hashable {
     public var shutdownGrace = 0.0
     /// Whether serve mode may run a Django app that has DEBUG = True.
     public var debugAllowed = false
+    /// HTTP/2: on or off, SETTINGS and protections (HTTP2Config.swift).
+    public var http2 = HTTP2Config()
 
     /// The defaults of `mode`.
     public init(mode: Mode) {
@@ -48,5 +50,5 @@ public struct ServerSettings: Sendable, Hashable {
         Setting(
             "debug_allowed", .boolean, \.debugAllowed, serve: false, dev: true,
             "Let serve mode run a Django app whose settings have `DEBUG = True`."),
-    ]
+    ] + http2Settings
 }

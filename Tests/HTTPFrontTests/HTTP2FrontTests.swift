@@ -1,0 +1,160 @@
+import AppExchange
+import Foundation
+import HTTP2
+import NIOCore
+import NIOEmbedded
+import XCTest
+
+@testable import HTTPFront
+
+/// The cleartext pipeline in memory: the protocol sniffer, then HTTP/1.1 or the HTTP/2
+/// handler, driven by an nghttp2 client session.
+final class HTTP2FrontTests: XCTestCase {
+    final class Connection {
+        let channel = EmbeddedChannel()
+        let client: HTTP2Session
+        var events: [HTTP2Event] = []
+
+        init(configuration: FrontConfiguration) throws {
+            try HTTPServer.configureCleartextPipeline(channel, configuration: configuration)
+            try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1234)).wait()
+            client = try HTTP2Session(role: .client)
+        }
+
+        /// Moves bytes both ways until both sides are quiet.
+        func pump() throws {
+            for _ in 0..<100 {
+                var moved = false
+                if let out = try client.output() {
+                    moved = true
+                    try channel.writeInbound(out)
+                }
+                channel.embeddedEventLoop.run()
+                while let data = try channel.readOutbound(as: ByteBuffer.self) {
+                    moved = true
+                    try client.receive(data)
+                }
+                for event in client.takeEvents() {
+                    if case .data(let id, let chunk) = event { client.consume(streamID: id, count: chunk.readableBytes) }
+                    events.append(event)
+                }
+                if !moved { return }
+            }
+        }
+
+        func response(_ id: Int32) -> (status: Int, headers: [(name: String, value: String)], body: String)? {
+            var status = 0
+            var headers: [(name: String, value: String)] = []
+            var body = ""
+            var ended = false
+            for event in events {
+                switch event {
+                case .response(id, let s, let h, let endStream):
+                    status = s
+                    headers = h
+                    ended = ended || endStream
+                case .data(id, let chunk): body += String(buffer: chunk)
+                case .end(id, _): ended = true
+                default: break
+                }
+            }
+            return ended ? (status, headers, body) : nil
+        }
+    }
+
+    func configuration(static root: String? = nil) -> FrontConfiguration {
+        let service = EchoService()
+        let site = root.map { StaticSite(roots: [$0]) }
+        return FrontConfiguration { path in
+            if let site, path.hasPrefix("/files/") { return .staticFiles(site, prefix: "/files/") }
+            return .app(service, prefix: "/")
+        }
+    }
+
+    func testPrefaceDecision() {
+        let preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+        XCTAssertEqual(ProtocolSniffer.decide(ByteBuffer(string: "GET / HTTP/1.1\r\n").readableBytesView), .http1)
+        XCTAssertEqual(ProtocolSniffer.decide(ByteBuffer(string: "PR").readableBytesView), .undecided)
+        XCTAssertEqual(ProtocolSniffer.decide(ByteBuffer(string: "PRIX").readableBytesView), .http1)
+        XCTAssertEqual(ProtocolSniffer.decide(ByteBuffer(string: "PRI * HTTP/1.1").readableBytesView), .badPreface)
+        XCTAssertEqual(ProtocolSniffer.decide(ByteBuffer(string: String(preface.dropLast())).readableBytesView), .undecided)
+        XCTAssertEqual(ProtocolSniffer.decide(ByteBuffer(string: preface + "xyz").readableBytesView), .http2)
+    }
+
+    func testHTTP1StillServedBehindTheSniffer() throws {
+        let connection = try Connection(configuration: configuration())
+        // Shorter than the preface, and sent in two pieces.
+        try connection.channel.writeInbound(ByteBuffer(string: "GET /a HTT"))
+        try connection.channel.writeInbound(ByteBuffer(string: "P/1.0\r\n\r\n"))
+        connection.channel.embeddedEventLoop.run()
+        var out = ""
+        while let data = try connection.channel.readOutbound(as: IOData.self) {
+            if case .byteBuffer(let buffer) = data { out += String(buffer: buffer) }
+        }
+        XCTAssertTrue(out.hasPrefix("HTTP/1.0 200 OK"), out)
+        XCTAssertTrue(out.hasSuffix("GET /a? []"), out)
+    }
+
+    func testAppRequestsOverHTTP2() throws {
+        let connection = try Connection(configuration: configuration())
+        let get = try connection.client.submitRequest(method: "GET", authority: "example.test", path: "/x?q=1", hasBody: false)
+        let post = try connection.client.submitRequest(method: "POST", authority: "example.test", path: "/up", hasBody: true)
+        connection.client.sendBody(streamID: post, ByteBuffer(string: "abc"))
+        connection.client.endBody(streamID: post)
+        try connection.pump()
+        let first = try XCTUnwrap(connection.response(get))
+        XCTAssertEqual(first.status, 200)
+        XCTAssertEqual(first.body, "GET /x?q=1 []")
+        XCTAssertTrue(first.headers.contains { $0 == ("content-type", "text/plain") })
+        XCTAssertFalse(first.headers.contains { $0.name == "connection" }, "connection-specific fields never go out on HTTP/2")
+        XCTAssertTrue(first.headers.contains { $0.name == "date" })
+        let second = try XCTUnwrap(connection.response(post))
+        XCTAssertEqual(second.body, "POST /up? [abc]")
+    }
+
+    func testUnknownPathsAndBadTargets() throws {
+        var configuration = configuration()
+        configuration.route = { _ in nil }
+        let connection = try Connection(configuration: configuration)
+        let missing = try connection.client.submitRequest(method: "GET", authority: "x", path: "/nope", hasBody: false)
+        let bad = try connection.client.submitRequest(method: "GET", authority: "x", path: "/%zz", hasBody: false)
+        try connection.pump()
+        XCTAssertEqual(connection.response(missing)?.status, 404)
+        XCTAssertEqual(connection.response(bad)?.status, 400)
+    }
+
+    func testStaticFilesOverHTTP2() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("berth-h2-\(getpid())-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+        let big = String(repeating: "0123456789abcdef", count: 20_000)  // 320 000 bytes: several refills
+        try "small\n".write(to: root.appendingPathComponent("a.txt"), atomically: true, encoding: .utf8)
+        try big.write(to: root.appendingPathComponent("big.txt"), atomically: true, encoding: .utf8)
+        let connection = try Connection(configuration: configuration(static: root.path))
+        let small = try connection.client.submitRequest(method: "GET", authority: "x", path: "/files/a.txt", hasBody: false)
+        let large = try connection.client.submitRequest(method: "GET", authority: "x", path: "/files/big.txt", hasBody: false)
+        let post = try connection.client.submitRequest(method: "POST", authority: "x", path: "/files/a.txt", hasBody: false)
+        try connection.pump()
+        let a = try XCTUnwrap(connection.response(small))
+        XCTAssertEqual(a.status, 200)
+        XCTAssertEqual(a.body, "small\n")
+        XCTAssertTrue(a.headers.contains { $0 == ("content-length", "6") })
+        let etag = try XCTUnwrap(a.headers.first { $0.name == "etag" }?.value)
+        XCTAssertEqual(connection.response(large)?.body, big)
+        XCTAssertEqual(connection.response(post)?.status, 405)
+
+        let revalidate = try connection.client.submitRequest(
+            method: "GET", authority: "x", path: "/files/a.txt", headers: [("if-none-match", etag)], hasBody: false)
+        try connection.pump()
+        XCTAssertEqual(connection.response(revalidate)?.status, 304)
+    }
+
+    func testGracefulStopSendsGoAwayAndCloses() throws {
+        let connection = try Connection(configuration: configuration())
+        try connection.pump()
+        connection.channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        try connection.pump()
+        XCTAssertTrue(connection.events.contains { if case .goaway(_, .noError) = $0 { true } else { false } })
+        XCTAssertFalse(connection.channel.isActive, "no streams were open: the connection closes at once")
+    }
+}

@@ -1,0 +1,318 @@
+"""End-to-end tests of HTTP/2 (h2c with prior knowledge) against the real berth binary:
+the Python `h2` library over plain sockets, curl --http2-prior-knowledge and h2load.
+
+The same port serves HTTP/1.1 and HTTP/2; berth tells them apart by the first bytes."""
+import hashlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import h2.errors
+import pytest
+import requests
+
+from conftest import SAMPLES, VENV_PYTHON
+from h2_client import H2Client, read_frames
+
+HELLO = b"Hello, world!"
+PATTERN = b"0123456789abcdef"
+GOAWAY, RST_STREAM = 7, 3
+
+
+@pytest.fixture
+def site(start_berth, tmp_path):
+    """The hello app at / with static files under /files/ (a 1 KiB and a 20 MiB file)."""
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "one.txt").write_bytes(bytes(range(256)) * 4)
+    (root / "big.bin").write_bytes(os.urandom(1 << 20) * 20)
+    b = start_berth("serve", "app:app", "--chdir", SAMPLES / "hello", "-w", "2",
+                    "-b", "127.0.0.1:0", "--python", VENV_PYTHON, "--static", f"/files/={root}",
+                    "--access-log", "-")
+    b.root = root
+    return b
+
+
+def client(berth, **kwargs):
+    return H2Client(berth.host, berth.port, **kwargs)
+
+
+def test_hundred_concurrent_streams_to_app_and_static(site):
+    c = client(site)
+    try:
+        one = (site.root / "one.txt").read_bytes()
+        app = [c.request("GET", "/") for _ in range(50)]
+        static = [c.request("GET", "/files/one.txt") for _ in range(50)]
+        assert len(c.streams) == 100
+        for s in c.wait_streams(app):
+            assert s.status == 200 and bytes(s.body) == HELLO, s.headers
+        for s in c.wait_streams(static):
+            assert s.status == 200 and bytes(s.body) == one
+            assert s.header("content-type") == "text/plain; charset=utf-8"
+            assert s.header("content-length") == "1024"
+            assert re.fullmatch(r'"[0-9a-f]+-400"', s.header("etag"))
+        # HTTP/1.1 still works on the same port.
+        r = requests.get(site.url + "/", timeout=10)
+        assert r.status_code == 200 and r.content == HELLO
+    finally:
+        c.close()
+
+
+def test_static_conditional_head_missing_and_methods(site):
+    c = client(site)
+    try:
+        s = c.get("/files/one.txt")
+        etag = s.header("etag")
+        assert c.get("/files/one.txt", headers=[("if-none-match", etag)]).status == 304
+        head = c.wait_streams([c.request("HEAD", "/files/one.txt")])[0]
+        assert head.status == 200 and head.header("content-length") == "1024" and not head.body
+        assert c.get("/files/nothing.txt").status == 404
+        post = c.wait_streams([c.request("POST", "/files/one.txt", body=b"x")])[0]
+        assert post.status == 405 and post.header("allow") == "GET, HEAD"
+        assert c.get("/files/../../etc/passwd").status in (400, 404)
+    finally:
+        c.close()
+
+
+def test_twenty_megabytes_up_and_down(site):
+    c = client(site)
+    try:
+        body = os.urandom(20 << 20)
+        sid = c.request("POST", "/upload", headers=[("content-length", str(len(body)))], body=body)
+        s = c.wait_streams([sid], timeout=120)[0]
+        assert s.status == 200, bytes(s.body)
+        assert s.body.decode().count(hashlib.sha256(body).hexdigest()) == 1
+        assert f'"bytes": {len(body)}' in s.body.decode()
+
+        n = 20 << 20
+        s = c.wait_streams([c.request("GET", f"/stream?n={n}")], 120)[0]
+        assert s.status == 200 and len(s.body) == n
+        assert bytes(s.body[:32]) == PATTERN * 2 and bytes(s.body[-16:]) == PATTERN
+
+        big = (site.root / "big.bin").read_bytes()
+        s = c.wait_streams([c.request("GET", "/files/big.bin")], 120)[0]
+        assert s.status == 200 and len(s.body) == len(big) and bytes(s.body) == big
+    finally:
+        c.close()
+
+
+def test_echo_with_trailers_on_the_request(site):
+    c = client(site)
+    try:
+        body = b"trailer test " * 1000
+        sid = c.request("POST", "/upload", headers=[("content-type", "application/octet-stream")],
+                        body=body, trailers=[("x-checksum", hashlib.sha256(body).hexdigest())])
+        s = c.wait_streams([sid])[0]
+        assert s.status == 200
+        assert hashlib.sha256(body).hexdigest() in s.body.decode()
+    finally:
+        c.close()
+
+
+def test_slow_reader_of_a_100_mb_response_keeps_rss_bounded(site):
+    c = client(site)
+    try:
+        c.keep_body = False
+        c.auto_ack = False  # the client's window closes: berth must stop, not buffer
+        n = 100 << 20
+        sid = c.request("GET", f"/stream?n={n}")
+        c.wait(lambda: c.streams[sid].received >= 60000)
+        before = site.rss_kib()
+        time.sleep(3)  # the app keeps wanting to write meanwhile
+        stalled = site.rss_kib()
+        assert c.streams[sid].received <= 65535, "no more than the client's window was sent"
+        assert stalled - before < 16 * 1024, f"RSS grew {stalled - before} KiB while the client did not read"
+        # Now read it all, acknowledging as we go.
+        c.conn.acknowledge_received_data(c.streams[sid].received, sid)
+        c.auto_ack = True
+        c.flush()
+        peak = [stalled]
+
+        def sample():
+            while not c.streams[sid].ended and not c.closed:
+                peak[0] = max(peak[0], site.rss_kib())
+                time.sleep(0.05)
+        t = threading.Thread(target=sample)
+        t.start()
+        c.wait_streams([sid], timeout=300)
+        t.join()
+        assert c.streams[sid].received == n
+        assert peak[0] - before < 64 * 1024, f"RSS grew {peak[0] - before} KiB over a 100 MiB response"
+    finally:
+        c.close()
+
+
+def test_rst_stream_mid_response_then_the_connection_goes_on(site):
+    c = client(site)
+    try:
+        c.keep_body = False
+        sid = c.request("GET", f"/stream?n={50 << 20}")
+        c.wait(lambda: c.streams[sid].received > 100_000)
+        c.conn.reset_stream(sid, error_code=h2.errors.ErrorCodes.CANCEL)
+        c.flush()
+        c.keep_body = True
+        for _ in range(3):
+            s = c.get("/")
+            assert s.status == 200 and bytes(s.body) == HELLO
+        assert c.terminated is None
+    finally:
+        c.close()
+    # The worker that was streaming is free again: both workers answer.
+    pids = {requests.get(site.url + "/pid", timeout=10).text for _ in range(20)}
+    assert pids
+
+
+def test_ping(site):
+    c = client(site)
+    try:
+        c.conn.ping(b"berthpng")
+        c.flush()
+        c.wait(lambda: b"berthpng" in c.pings)
+    finally:
+        c.close()
+
+
+def test_bad_preface_gets_goaway_protocol_error(site):
+    sock = socket.create_connection((site.host, site.port), timeout=10)
+    try:
+        sock.sendall(b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n")
+        frames = read_frames(sock)
+    finally:
+        sock.close()
+    goaways = [f for f in frames if f[0] == GOAWAY]
+    assert goaways, frames
+    assert int.from_bytes(goaways[0][3][4:8], "big") == h2.errors.ErrorCodes.PROTOCOL_ERROR
+
+
+def test_first_frame_not_settings_is_a_connection_error(site):
+    sock = socket.create_connection((site.host, site.port), timeout=10)
+    try:
+        ping = (8).to_bytes(3, "big") + bytes([6, 0]) + (0).to_bytes(4, "big") + b"12345678"
+        sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + ping)
+        frames = read_frames(sock)
+    finally:
+        sock.close()
+    goaways = [f for f in frames if f[0] == GOAWAY]
+    assert goaways and int.from_bytes(goaways[0][3][4:8], "big") == h2.errors.ErrorCodes.PROTOCOL_ERROR
+
+
+@pytest.mark.parametrize("fields", [
+    [(":method", "GET"), (":scheme", "http"), (":authority", "x")],                 # no :path
+    [(":method", "GET"), (":scheme", "http"), (":path", "/"), (":path", "/")],      # twice
+    [(":method", "GET"), ("accept", "*/*"), (":scheme", "http"), (":path", "/")],   # after a field
+    [(":method", "GET"), (":scheme", "http"), (":path", "/"), (":nope", "1")],      # unknown
+    [(":method", "GET"), (":scheme", "http"), (":path", "/"), ("connection", "close")],
+])
+def test_malformed_pseudo_headers_reset_the_stream(site, fields):
+    c = client(site, validate=False)
+    try:
+        sid = c.conn.get_next_available_stream_id()
+        from h2_client import Stream
+        c.streams[sid] = Stream()
+        c.conn.send_headers(sid, fields, end_stream=True)
+        c.flush()
+        c.wait_streams([sid])
+        assert c.streams[sid].reset_code == h2.errors.ErrorCodes.PROTOCOL_ERROR
+        s = c.get("/")  # a stream error, not a connection error
+        assert s.status == 200
+    finally:
+        c.close()
+
+
+def test_header_list_too_large_gets_431(site):
+    c = client(site)
+    try:
+        s = c.get("/", headers=[(f"x-big-{i}", "v" * 1000) for i in range(40)])
+        assert s.status == 431
+        assert c.get("/").status == 200
+    finally:
+        c.close()
+
+
+def test_rapid_reset_gets_goaway_enhance_your_calm(site):
+    c = client(site)
+    try:
+        for _ in range(300):
+            sid = c.request("GET", "/")
+            c.conn.reset_stream(sid, error_code=h2.errors.ErrorCodes.CANCEL)
+        c.flush()
+        try:
+            c.wait(lambda: c.terminated is not None)
+        except ConnectionError:
+            pass
+        assert c.terminated is not None
+        assert c.terminated.error_code == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM
+    finally:
+        c.close()
+    # berth itself is fine.
+    assert requests.get(site.url + "/", timeout=10).content == HELLO
+
+
+def test_access_log_says_http2(site):
+    c = client(site)
+    try:
+        assert c.get("/?from=h2", headers=[("user-agent", "h2-test")]).status == 200
+    finally:
+        c.close()
+    site.wait_for(lambda: re.search(r'"GET /\?from=h2 HTTP/2\.0" 200 13 "-" "h2-test"', site.stdout), 10, "access log")
+
+
+def test_app_sees_http2_request(site):
+    c = client(site)
+    try:
+        s = c.get("/environ", authority="example.test:8443", headers=[("cookie", "a=1"), ("cookie", "b=2")])
+        assert s.status == 200
+        import json
+        environ = json.loads(bytes(s.body))
+        assert environ["SERVER_PROTOCOL"] == "HTTP/2.0"
+        assert environ["HTTP_HOST"] == "example.test:8443"
+        assert environ["HTTP_COOKIE"] == "a=1; b=2"
+        assert environ["wsgi.url_scheme"] == "http"
+    finally:
+        c.close()
+
+
+def test_graceful_stop_finishes_in_flight_streams(site):
+    c = client(site)
+    try:
+        sid = c.request("GET", "/sleep?s=1")
+        time.sleep(0.3)
+        site.proc.send_signal(signal.SIGTERM)
+        c.wait_streams([sid], timeout=20)
+        assert c.streams[sid].status == 200 and bytes(c.streams[sid].body) == b"slept"
+        try:
+            c.wait(lambda: c.terminated is not None, timeout=10)
+        except ConnectionError:
+            pass
+        assert c.terminated is not None and c.terminated.error_code == 0
+    finally:
+        c.close()
+    assert site.proc.wait(30) == 0
+
+
+def test_curl_prior_knowledge(site):
+    out = subprocess.run(
+        ["curl", "-sS", "--http2-prior-knowledge", "-w", "\\n%{http_version} %{http_code}", site.url + "/",
+         site.url + "/files/one.txt", "-o", "/dev/null", "-o", "/dev/null"],
+        capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["2", "200", "2", "200"], out.stdout
+    body = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", site.url + "/"],
+                          capture_output=True, timeout=30)
+    assert body.stdout == HELLO
+
+
+def test_h2load_every_request_succeeds(site):
+    for path in ["/", "/files/one.txt"]:
+        out = subprocess.run(["h2load", "-n", "2000", "-c", "10", "-m", "10", site.url + path],
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored",
+                      out.stdout)
+        assert m, out.stdout
+        assert m.groups() == ("2000", "2000", "2000", "2000", "0", "0"), out.stdout
+        assert "status codes: 2000 2xx" in out.stdout, out.stdout
