@@ -142,9 +142,26 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         if !session.wantsRead && !session.wantsWrite {
             closing = true
             if let lastWrite {
-                lastWrite.whenComplete { _ in context.close(promise: nil) }
+                lastWrite.whenComplete { [self] _ in lingerAndClose() }
             } else {
+                lingerAndClose()
+            }
+        }
+    }
+
+    /// Ends the connection once the session is done. Closing a socket that still holds
+    /// unread bytes makes the kernel send RST, which can destroy the GOAWAY before the
+    /// client reads it (a client in mid-flood always has bytes in flight): so shut the
+    /// write side, drop what still arrives for a moment, then close.
+    private func lingerAndClose() {
+        guard let context else { return }
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        context.close(mode: .output, promise: promise)
+        promise.futureResult.whenComplete { result in
+            if case .failure = result {
                 context.close(promise: nil)
+            } else {
+                context.eventLoop.scheduleTask(in: .seconds(2)) { context.close(promise: nil) }
             }
         }
     }
