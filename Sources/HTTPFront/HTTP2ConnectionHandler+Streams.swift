@@ -82,17 +82,21 @@ extension HTTP2ConnectionHandler {
         guard streams[stream.id] === stream, !stream.responseStarted else { return }
         var fields: [(name: String, value: String)] = []
         fields.reserveCapacity(headers.count + 1)
+        var hasDate = false
         for (name, value) in headers {
             let lower = name.lowercased()
             if Self.connectionSpecific.contains(lower) { continue }
+            if lower == "date" { hasDate = true }
             fields.append((lower, value))
         }
-        fields.append(("date", HTTPDate.now()))
+        if !hasDate { fields.append(("date", HTTPDate.now())) }
         stream.dropBody = stream.head.method == "HEAD" || status == 204 || status == 304
         stream.status = status
         stream.responseStarted = true
         do {
-            try session.submitResponse(streamID: stream.id, status: status, headers: fields, hasBody: true)
+            // HEAD, 204 and 304 end with the head (END_STREAM on HEADERS); the app's body, if
+            // any, is dropped as it comes.
+            try session.submitResponse(streamID: stream.id, status: status, headers: fields, hasBody: !stream.dropBody)
         } catch {
             session.resetStream(streamID: stream.id, .internalError)
         }

@@ -234,13 +234,42 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     private func checkIdle() {
-        guard streams.isEmpty, configuration.keepAliveTimeout >= 0, !closing else { return }
-        if NIODeadline.now() - idleSince > .fromSeconds(configuration.keepAliveTimeout) {
+        guard !closing else { return }
+        checkBodyTimeouts()
+        guard streams.isEmpty, configuration.keepAliveTimeout >= 0 else { return }
+        let idle = NIODeadline.now() - idleSince
+        if idle > .fromSeconds(configuration.keepAliveTimeout + 5) {
+            // GOAWAY did not end it: a header block left unfinished still counts as a stream
+            // for nghttp2. Nothing of ours is open: close.
+            close()
+        } else if idle > .fromSeconds(configuration.keepAliveTimeout) && !draining {
             // RFC 9113 §9.1: a server closing an idle connection should send GOAWAY first.
             draining = true
             session.goAway()
             writeOutput()
         }
+    }
+
+    /// A request body that stopped arriving for `body_timeout` (the client holds a worker
+    /// with a half-sent body): 408 if nothing was answered yet, else a reset.
+    private func checkBodyTimeouts() {
+        guard configuration.bodyTimeout > 0 else { return }
+        let limit = NIODeadline.now() - .fromSeconds(configuration.bodyTimeout)
+        var expired = false
+        for stream in streams.values where !stream.requestComplete && stream.lastBodyAt < limit {
+            guard case .app(let exchange) = stream.kind, !stream.responseComplete else { continue }
+            exchange.cancel()
+            stream.kind = .own
+            if stream.responseStarted {
+                stream.responseComplete = true
+                session.resetStream(streamID: stream.id, .cancel)
+                log(stream)
+            } else {
+                sendPage(stream, status: 408)
+            }
+            expired = true
+        }
+        if expired { writeOutput() }
     }
 
     // MARK: - Request bodies
@@ -253,6 +282,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
             return
         }
         stream.bodyBytes += Int64(chunk.readableBytes)
+        stream.lastBodyAt = .now()
         if configuration.maxBodySize > 0 && stream.bodyBytes > configuration.maxBodySize {
             exchange.cancel()
             stream.kind = .own

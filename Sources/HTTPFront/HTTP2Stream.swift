@@ -21,6 +21,8 @@ final class HTTP2Stream {
     var kind = Kind.own
     var requestComplete: Bool
     var bodyBytes: Int64 = 0
+    /// When request body bytes last arrived (or the stream opened): the body timeout.
+    var lastBodyAt = NIODeadline.now()
     /// Request body chunks held back while the app asked the front to stop reading; they
     /// stay unconsumed, so the client's window stays closed.
     var heldBody: [ByteBuffer] = []

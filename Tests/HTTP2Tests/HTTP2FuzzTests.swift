@@ -1,7 +1,7 @@
 import Foundation
 import HTTP2
 import NIOCore
-import XCTest
+import Testing
 
 /// Seeded random and mutated frame sequences fed to a server session the way the front
 /// drives it (events acted on, bodies consumed, responses sent, output drained). Nothing may
@@ -9,7 +9,7 @@ import XCTest
 ///
 /// `swift test` runs a short pass; `make fuzz` sets BERTH_FUZZ_SECONDS for a longer one
 /// and BERTH_FUZZ_SEED to replay a failure.
-final class HTTP2FuzzTests: XCTestCase {
+@Suite struct HTTP2FuzzTests {
     /// SplitMix64: small, fast, reproducible from its seed.
     struct Random: RandomNumberGenerator {
         var state: UInt64
@@ -22,7 +22,7 @@ final class HTTP2FuzzTests: XCTestCase {
         }
     }
 
-    func testRandomAndMutatedFrames() throws {
+    @Test func randomAndMutatedFrames() throws {
         let environment = ProcessInfo.processInfo.environment
         let seconds = environment["BERTH_FUZZ_SECONDS"].flatMap(Double.init) ?? 2
         let baseSeed = environment["BERTH_FUZZ_SEED"].flatMap(UInt64.init) ?? UInt64(Date().timeIntervalSince1970)
@@ -44,7 +44,7 @@ final class HTTP2FuzzTests: XCTestCase {
             runs += 1
         }
         print("HTTP2FuzzTests: \(runs) runs, \(bytesFed) bytes, seeds \(baseSeed)...\(baseSeed &+ UInt64(runs))")
-        XCTAssertGreaterThan(runs, 10)
+        #expect(runs > 10)
     }
 
     /// Feeds `input` in random pieces and plays the front's part; fails on any broken invariant.
@@ -67,8 +67,8 @@ final class HTTP2FuzzTests: XCTestCase {
             for event in session.takeEvents() {
                 switch event {
                 case .request(let id, let head, _):
-                    XCTAssertTrue(id > 0 && id % 2 == 1, "seed \(seed): client streams are odd")
-                    XCTAssertFalse(head.method.isEmpty, "seed \(seed): a request has a method")
+                    #expect(id > 0 && id % 2 == 1, "seed \(seed): client streams are odd")
+                    #expect(!(head.method.isEmpty), "seed \(seed): a request has a method")
                     open.insert(id)
                     if random.next() % 2 == 0 {
                         try? session.submitResponse(streamID: id, status: 200, headers: [("x", "y")], hasBody: true)
@@ -81,18 +81,18 @@ final class HTTP2FuzzTests: XCTestCase {
                     if random.next() % 4 != 0 { session.consume(streamID: id, count: chunk.readableBytes) }
                 case .closed(let id, _):
                     open.remove(id)
-                    XCTAssertEqual(session.queuedBytes(streamID: id), 0, "seed \(seed): a closed stream keeps no queue")
+                    #expect(session.queuedBytes(streamID: id) == 0, "seed \(seed): a closed stream keeps no queue")
                 default:
                     break
                 }
             }
             let output = try? session.output(maxBytes: 1 << 20)
             if let output {
-                XCTAssertNotNil(RawFrames.parse(output.bytes), "seed \(seed): output must be whole frames")
+                #expect(RawFrames.parse(output.bytes) != nil, "seed \(seed): output must be whole frames")
             }
             if !session.wantsRead && !session.wantsWrite { break }
         }
-        XCTAssertLessThanOrEqual(open.count, 128, "seed \(seed): streams stay within the concurrency limit")
+        #expect(open.count <= 128, "seed \(seed): streams stay within the concurrency limit")
     }
 
     /// Valid client conversations captured from an nghttp2 client session: the seeds for mutation.

@@ -1,9 +1,9 @@
 import HTTP2
 import NIOCore
-import XCTest
+import Testing
 
 /// The session glue against a real peer: a second nghttp2 session in the client role.
-final class HTTP2SessionTests: XCTestCase {
+@Suite struct HTTP2SessionTests {
     /// A client and a server session wired back to back.
     final class Pair {
         let server: HTTP2Session
@@ -39,7 +39,7 @@ final class HTTP2SessionTests: XCTestCase {
         }
     }
 
-    func testRequestWithBodyAndTrailersThenResponse() throws {
+    @Test func requestWithBodyAndTrailersThenResponse() throws {
         let pair = try Pair()
         let id = try pair.client.submitRequest(
             method: "POST", authority: "example.test", path: "/upload?x=1",
@@ -55,8 +55,8 @@ final class HTTP2SessionTests: XCTestCase {
         for event in pair.serverEvents {
             switch event {
             case .request(let stream, let h, let endStream):
-                XCTAssertEqual(stream, id)
-                XCTAssertFalse(endStream)
+                #expect(stream == id)
+                #expect(!(endStream))
                 head = h
             case .data(let stream, let chunk):
                 body += String(buffer: chunk)
@@ -67,15 +67,15 @@ final class HTTP2SessionTests: XCTestCase {
                 break
             }
         }
-        XCTAssertEqual(head?.method, "POST")
-        XCTAssertEqual(head?.scheme, "http")
-        XCTAssertEqual(head?.authority, "example.test")
-        XCTAssertEqual(head?.path, "/upload?x=1")
-        XCTAssertEqual(head?.first("content-type"), "text/plain")
-        XCTAssertEqual(head?.first("cookie"), "a=1; b=2", "cookies are joined for HTTP/1-style apps")
-        XCTAssertEqual(body, "hello world")
-        XCTAssertEqual(trailers?.first?.name, "x-checksum")
-        XCTAssertEqual(trailers?.first?.value, "abc")
+        #expect(head?.method == "POST")
+        #expect(head?.scheme == "http")
+        #expect(head?.authority == "example.test")
+        #expect(head?.path == "/upload?x=1")
+        #expect(head?.first("content-type") == "text/plain")
+        #expect(head?.first("cookie") == "a=1; b=2", "cookies are joined for HTTP/1-style apps")
+        #expect(body == "hello world")
+        #expect(trailers?.first?.name == "x-checksum")
+        #expect(trailers?.first?.value == "abc")
 
         try pair.server.submitResponse(streamID: id, status: 201, headers: [("Content-Type", "text/plain")], hasBody: true)
         pair.server.sendBody(streamID: id, ByteBuffer(string: "created"))
@@ -89,26 +89,26 @@ final class HTTP2SessionTests: XCTestCase {
             switch event {
             case .response(_, let s, let headers, _):
                 status = s
-                XCTAssertEqual(headers.first?.name, "content-type", "names go out lowercase")
+                #expect(headers.first?.name == "content-type", "names go out lowercase")
             case .data(let stream, let chunk):
                 responseBody += String(buffer: chunk)
                 pair.client.consume(streamID: stream, count: chunk.readableBytes)
             case .end(_, let t): responseTrailers = t
             case .closed(let stream, let code):
-                XCTAssertEqual(stream, id)
-                XCTAssertEqual(code, .noError)
+                #expect(stream == id)
+                #expect(code == .noError)
                 closed = true
             default: break
             }
         }
-        XCTAssertEqual(status, 201)
-        XCTAssertEqual(responseBody, "created")
-        XCTAssertEqual(responseTrailers.first?.value, "0")
-        XCTAssertTrue(closed)
+        #expect(status == 201)
+        #expect(responseBody == "created")
+        #expect(responseTrailers.first?.value == "0")
+        #expect(closed)
     }
 
     /// Unconsumed request bytes hold the client to the stream window; consuming reopens it.
-    func testReceivedBodyIsFlowControlledByConsume() throws {
+    @Test func receivedBodyIsFlowControlledByConsume() throws {
         var settings = HTTP2Settings()
         settings.initialWindowSize = 16384
         let pair = try Pair(settings: settings)
@@ -121,17 +121,17 @@ final class HTTP2SessionTests: XCTestCase {
             return pair.serverEvents.compactMap { if case .data(_, let chunk) = $0 { chunk } else { nil } }
         }
         let first = received().reduce(0) { $0 + $1.readableBytes }
-        XCTAssertEqual(first, 16384, "the client may send one window, no more, until berth consumes")
+        #expect(first == 16384, "the client may send one window, no more, until berth consumes")
         pair.server.consume(streamID: id, count: 16384)
         try pair.exchange()
         let second = received().reduce(0) { $0 + $1.readableBytes }
-        XCTAssertGreaterThan(second, 0, "consuming reopens the window")
-        XCTAssertLessThanOrEqual(second, 16384)
+        #expect(second > 0, "consuming reopens the window")
+        #expect(second <= 16384)
     }
 
     /// A client that does not read stalls the data provider; the queue reports full and the
     /// server sends no more than the client's window.
-    func testSlowReaderStallsTheDataProvider() throws {
+    @Test func slowReaderStallsTheDataProvider() throws {
         var clientSettings = HTTP2Settings()
         clientSettings.initialWindowSize = 65535
         clientSettings.connectionWindowSize = 65535
@@ -145,7 +145,7 @@ final class HTTP2SessionTests: XCTestCase {
             var accepted = 0
             while pair.server.sendBody(streamID: id, ByteBuffer(repeating: 0x62, count: 16384)) {
                 accepted += 1
-                XCTAssertLessThan(accepted, 100, "the queue must report full")
+                #expect(accepted < 100, "the queue must report full")
             }
             return accepted
         }
@@ -161,20 +161,20 @@ final class HTTP2SessionTests: XCTestCase {
         }
         _ = fill()
         try pair.exchange()
-        XCTAssertEqual(delivered(), 65535, "exactly the client's window went out")
-        XCTAssertEqual(writableEvents(), 1, "what went out left the queue: the producer may refill it")
+        #expect(delivered() == 65535, "exactly the client's window went out")
+        #expect(writableEvents() == 1, "what went out left the queue: the producer may refill it")
         _ = fill()
         try pair.exchange()
-        XCTAssertEqual(delivered(), 65535, "the window is shut: nothing more goes out")
-        XCTAssertEqual(writableEvents(), 0, "and the full queue stays full")
-        XCTAssertGreaterThanOrEqual(pair.server.queuedBytes(streamID: id), settings.streamSendBuffer)
+        #expect(delivered() == 65535, "the window is shut: nothing more goes out")
+        #expect(writableEvents() == 0, "and the full queue stays full")
+        #expect(pair.server.queuedBytes(streamID: id) >= settings.streamSendBuffer)
         pair.client.consume(streamID: id, count: 65535)
         try pair.exchange()
-        XCTAssertGreaterThan(delivered(), 65535, "the client read: more flows")
-        XCTAssertEqual(writableEvents(), 1, "and the producer may resume")
+        #expect(delivered() > 65535, "the client read: more flows")
+        #expect(writableEvents() == 1, "and the producer may resume")
     }
 
-    func testRapidResetEndsTheConnectionWithEnhanceYourCalm() throws {
+    @Test func rapidResetEndsTheConnectionWithEnhanceYourCalm() throws {
         var settings = HTTP2Settings()
         settings.maxResets = 50
         let server = try HTTP2Session(role: .server, settings: settings)
@@ -186,26 +186,26 @@ final class HTTP2SessionTests: XCTestCase {
         }
         try server.receive(ByteBuffer(bytes: bytes))
         let requests = server.takeEvents().filter { if case .request = $0 { true } else { false } }
-        XCTAssertLessThanOrEqual(requests.count, 51, "no new work past the limit")
-        let frames = try XCTUnwrap(RawFrames.parse(try XCTUnwrap(server.output()).bytes))
-        let goaway = try XCTUnwrap(frames.first { $0.type == RawFrames.Kind.goaway.rawValue })
-        XCTAssertEqual(goaway.errorCode, 0xb, "ENHANCE_YOUR_CALM")
-        XCTAssertFalse(server.wantsRead)
+        #expect(requests.count <= 51, "no new work past the limit")
+        let frames = try framesOut(server)
+        let goaway = try #require(frames.first { $0.type == RawFrames.Kind.goaway.rawValue })
+        #expect(goaway.errorCode == 0xb, "ENHANCE_YOUR_CALM")
+        #expect(!(server.wantsRead))
     }
 
-    func testResetsBelowTheLimitAreFine() throws {
+    @Test func resetsBelowTheLimitAreFine() throws {
         let server = try HTTP2Session(role: .server)
         var bytes = RawFrames.opening
         for stream in stride(from: UInt32(1), to: 100, by: 2) {
             bytes += RawFrames.get(stream: stream) + RawFrames.rst(stream: stream)
         }
         try server.receive(ByteBuffer(bytes: bytes))
-        let frames = try XCTUnwrap(RawFrames.parse(try XCTUnwrap(server.output()).bytes))
-        XCTAssertFalse(frames.contains { $0.type == RawFrames.Kind.goaway.rawValue })
-        XCTAssertTrue(server.wantsRead)
+        let frames = try framesOut(server)
+        #expect(!(frames.contains { $0.type == RawFrames.Kind.goaway.rawValue }))
+        #expect(server.wantsRead)
     }
 
-    func testMalformedPseudoHeadersResetTheStreamWithProtocolError() throws {
+    @Test func malformedPseudoHeadersResetTheStreamWithProtocolError() throws {
         let cases: [[(String, String)]] = [
             [(":method", "GET"), (":scheme", "http"), (":authority", "x")],  // no :path
             [(":method", "GET"), (":scheme", "http"), (":path", "/"), (":path", "/again")],  // twice
@@ -217,16 +217,16 @@ final class HTTP2SessionTests: XCTestCase {
         for fields in cases {
             let server = try HTTP2Session(role: .server)
             try server.receive(ByteBuffer(bytes: RawFrames.opening + RawFrames.headers(stream: 1, fields)))
-            XCTAssertFalse(server.takeEvents().contains { if case .request = $0 { true } else { false } }, "\(fields)")
-            let frames = try XCTUnwrap(RawFrames.parse(try XCTUnwrap(server.output()).bytes))
+            #expect(!(server.takeEvents().contains { if case .request = $0 { true } else { false } }), "\(fields)")
+            let frames = try framesOut(server)
             let rst = frames.first { $0.type == RawFrames.Kind.rstStream.rawValue }
-            XCTAssertEqual(rst?.stream, 1, "\(fields)")
-            XCTAssertEqual(rst?.errorCode, 0x1, "PROTOCOL_ERROR for \(fields)")
-            XCTAssertTrue(server.wantsRead, "a stream error leaves the connection usable")
+            #expect(rst?.stream == 1, "\(fields)")
+            #expect(rst?.errorCode == 0x1, "PROTOCOL_ERROR for \(fields)")
+            #expect(server.wantsRead, "a stream error leaves the connection usable")
         }
     }
 
-    func testHeaderListPastTheLimitIsReportedNotStored() throws {
+    @Test func headerListPastTheLimitIsReportedNotStored() throws {
         var settings = HTTP2Settings()
         settings.maxHeaderListSize = 4096
         let server = try HTTP2Session(role: .server, settings: settings)
@@ -234,11 +234,11 @@ final class HTTP2SessionTests: XCTestCase {
         for i in 0..<60 { fields.append(("x-filler-\(i)", String(repeating: "v", count: 100))) }
         try server.receive(ByteBuffer(bytes: RawFrames.opening + RawFrames.headers(stream: 1, fields)))
         let events = server.takeEvents()
-        XCTAssertTrue(events.contains { if case .headersTooLarge(1) = $0 { true } else { false } })
-        XCTAssertFalse(events.contains { if case .request = $0 { true } else { false } })
+        #expect(events.contains { if case .headersTooLarge(1) = $0 { true } else { false } })
+        #expect(!(events.contains { if case .request = $0 { true } else { false } }))
     }
 
-    func testContinuationFloodEndsTheConnection() throws {
+    @Test func continuationFloodEndsTheConnection() throws {
         let server = try HTTP2Session(role: .server)
         var bytes = RawFrames.opening
         let block = RawFrames.hpack([(":method", "GET"), (":scheme", "http"), (":path", "/")])
@@ -250,47 +250,49 @@ final class HTTP2SessionTests: XCTestCase {
             return  // nghttp2 gave up on the connection: fine, as long as nothing crashed
         }
         let frames = RawFrames.parse((try server.output())?.bytes ?? []) ?? []
-        XCTAssertTrue(frames.contains { $0.type == RawFrames.Kind.goaway.rawValue } || !server.wantsRead)
+        #expect(frames.contains { $0.type == RawFrames.Kind.goaway.rawValue } || !server.wantsRead)
     }
 
-    func testPingIsAcknowledged() throws {
+    @Test func pingIsAcknowledged() throws {
         let server = try HTTP2Session(role: .server)
         let opaque: [UInt8] = [1, 2, 3, 4, 5, 6, 7, 8]
         try server.receive(ByteBuffer(bytes: RawFrames.opening + RawFrames.frame(.ping, opaque)))
-        XCTAssertTrue(server.takeEvents().contains { if case .ping = $0 { true } else { false } })
-        let frames = try XCTUnwrap(RawFrames.parse(try XCTUnwrap(server.output()).bytes))
-        let ack = try XCTUnwrap(frames.first { $0.type == RawFrames.Kind.ping.rawValue })
-        XCTAssertEqual(ack.flags & RawFrames.ack, RawFrames.ack)
-        XCTAssertEqual(ack.payload, opaque)
+        #expect(server.takeEvents().contains { if case .ping = $0 { true } else { false } })
+        let frames = try framesOut(server)
+        let ack = try #require(frames.first { $0.type == RawFrames.Kind.ping.rawValue })
+        #expect(ack.flags & RawFrames.ack == RawFrames.ack)
+        #expect(ack.payload == opaque)
     }
 
-    func testBadClientMagicFails() throws {
+    @Test func badClientMagicFails() throws {
         let server = try HTTP2Session(role: .server)
-        XCTAssertThrowsError(try server.receive(ByteBuffer(string: "PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n")))
+        #expect(throws: HTTP2Session.Failure.self) {
+            try server.receive(ByteBuffer(string: "PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n"))
+        }
     }
 
-    func testFirstFrameOtherThanSettingsIsAConnectionError() throws {
+    @Test func firstFrameOtherThanSettingsIsAConnectionError() throws {
         let server = try HTTP2Session(role: .server)
         try? server.receive(ByteBuffer(bytes: RawFrames.preface + RawFrames.get(stream: 1)))
         let frames = RawFrames.parse((try server.output())?.bytes ?? []) ?? []
-        XCTAssertEqual(frames.first { $0.type == RawFrames.Kind.goaway.rawValue }?.errorCode, 0x1)
+        #expect(frames.first { $0.type == RawFrames.Kind.goaway.rawValue }?.errorCode == 0x1)
     }
 
-    func testGracefulGoAwayLetsOpenStreamsFinish() throws {
+    @Test func gracefulGoAwayLetsOpenStreamsFinish() throws {
         let pair = try Pair()
         let id = try pair.client.submitRequest(method: "GET", authority: "x", path: "/", hasBody: false)
         try pair.exchange()
         pair.server.goAway()
         try pair.exchange()
-        XCTAssertTrue(pair.clientEvents.contains { if case .goaway(let last, .noError) = $0 { last == id } else { false } })
-        XCTAssertTrue(pair.server.wantsRead, "the open stream still counts")
+        #expect(pair.clientEvents.contains { if case .goaway(let last, .noError) = $0 { last == id } else { false } })
+        #expect(pair.server.wantsRead, "the open stream still counts")
         try pair.server.submitResponse(streamID: id, status: 204, headers: [], hasBody: false)
         try pair.exchange()
-        XCTAssertFalse(pair.server.wantsRead)
-        XCTAssertFalse(pair.server.wantsWrite)
+        #expect(!(pair.server.wantsRead))
+        #expect(!(pair.server.wantsWrite))
     }
 
-    func testRefusesStreamsPastTheConcurrencyLimit() throws {
+    @Test func refusesStreamsPastTheConcurrencyLimit() throws {
         var settings = HTTP2Settings()
         settings.maxConcurrentStreams = 2
         let pair = try Pair(settings: settings)
@@ -299,6 +301,6 @@ final class HTTP2SessionTests: XCTestCase {
         for _ in 0..<4 { ids.append(try pair.client.submitRequest(method: "GET", authority: "x", path: "/", hasBody: false)) }
         try pair.exchange()
         let opened = pair.serverEvents.filter { if case .request = $0 { true } else { false } }
-        XCTAssertEqual(opened.count, 2, "nghttp2's client holds the rest back; the server never sees more than 2")
+        #expect(opened.count == 2, "nghttp2's client holds the rest back; the server never sees more than 2")
     }
 }

@@ -1,4 +1,6 @@
+import HTTP2
 import NIOCore
+import Testing
 
 /// Hand-made HTTP/2 frames for what a well-behaved client library refuses to send
 /// (malformed heads, floods), and a reader for what the server sent back.
@@ -96,4 +98,10 @@ enum RawFrames {
 
 extension ByteBuffer {
     var bytes: [UInt8] { Array(readableBytesView) }
+}
+
+/// What `session` has to send, as frames; fails the test if it has nothing or it is not frames.
+func framesOut(_ session: HTTP2Session) throws -> [RawFrames.Frame] {
+    let out = try #require(try session.output())
+    return try #require(RawFrames.parse(out.bytes))
 }

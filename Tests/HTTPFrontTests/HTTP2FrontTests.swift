@@ -3,13 +3,13 @@ import Foundation
 import HTTP2
 import NIOCore
 import NIOEmbedded
-import XCTest
+import Testing
 
 @testable import HTTPFront
 
 /// The cleartext pipeline in memory: the protocol sniffer, then HTTP/1.1 or the HTTP/2
 /// handler, driven by an nghttp2 client session.
-final class HTTP2FrontTests: XCTestCase {
+@Suite struct HTTP2FrontTests {
     final class Connection {
         let channel = EmbeddedChannel()
         let client: HTTP2Session
@@ -71,17 +71,17 @@ final class HTTP2FrontTests: XCTestCase {
         }
     }
 
-    func testPrefaceDecision() {
+    @Test func prefaceDecision() {
         let preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-        XCTAssertEqual(ProtocolSniffer.decide(ByteBuffer(string: "GET / HTTP/1.1\r\n").readableBytesView), .http1)
-        XCTAssertEqual(ProtocolSniffer.decide(ByteBuffer(string: "PR").readableBytesView), .undecided)
-        XCTAssertEqual(ProtocolSniffer.decide(ByteBuffer(string: "PRIX").readableBytesView), .http1)
-        XCTAssertEqual(ProtocolSniffer.decide(ByteBuffer(string: "PRI * HTTP/1.1").readableBytesView), .badPreface)
-        XCTAssertEqual(ProtocolSniffer.decide(ByteBuffer(string: String(preface.dropLast())).readableBytesView), .undecided)
-        XCTAssertEqual(ProtocolSniffer.decide(ByteBuffer(string: preface + "xyz").readableBytesView), .http2)
+        #expect(ProtocolSniffer.decide(ByteBuffer(string: "GET / HTTP/1.1\r\n").readableBytesView) == .http1)
+        #expect(ProtocolSniffer.decide(ByteBuffer(string: "PR").readableBytesView) == .undecided)
+        #expect(ProtocolSniffer.decide(ByteBuffer(string: "PRIX").readableBytesView) == .http1)
+        #expect(ProtocolSniffer.decide(ByteBuffer(string: "PRI * HTTP/1.1").readableBytesView) == .badPreface)
+        #expect(ProtocolSniffer.decide(ByteBuffer(string: String(preface.dropLast())).readableBytesView) == .undecided)
+        #expect(ProtocolSniffer.decide(ByteBuffer(string: preface + "xyz").readableBytesView) == .http2)
     }
 
-    func testHTTP1StillServedBehindTheSniffer() throws {
+    @Test func http1StillServedBehindTheSniffer() throws {
         let connection = try Connection(configuration: configuration())
         // Shorter than the preface, and sent in two pieces.
         try connection.channel.writeInbound(ByteBuffer(string: "GET /a HTT"))
@@ -91,39 +91,39 @@ final class HTTP2FrontTests: XCTestCase {
         while let data = try connection.channel.readOutbound(as: IOData.self) {
             if case .byteBuffer(let buffer) = data { out += String(buffer: buffer) }
         }
-        XCTAssertTrue(out.hasPrefix("HTTP/1.0 200 OK"), out)
-        XCTAssertTrue(out.hasSuffix("GET /a? []"), out)
+        #expect(out.hasPrefix("HTTP/1.0 200 OK"), "\(out)")
+        #expect(out.hasSuffix("GET /a? []"), "\(out)")
     }
 
-    func testAppRequestsOverHTTP2() throws {
+    @Test func appRequestsOverHTTP2() throws {
         let connection = try Connection(configuration: configuration())
         let get = try connection.client.submitRequest(method: "GET", authority: "example.test", path: "/x?q=1", hasBody: false)
         let post = try connection.client.submitRequest(method: "POST", authority: "example.test", path: "/up", hasBody: true)
         connection.client.sendBody(streamID: post, ByteBuffer(string: "abc"))
         connection.client.endBody(streamID: post)
         try connection.pump()
-        let first = try XCTUnwrap(connection.response(get))
-        XCTAssertEqual(first.status, 200)
-        XCTAssertEqual(first.body, "GET /x?q=1 []")
-        XCTAssertTrue(first.headers.contains { $0 == ("content-type", "text/plain") })
-        XCTAssertFalse(first.headers.contains { $0.name == "connection" }, "connection-specific fields never go out on HTTP/2")
-        XCTAssertTrue(first.headers.contains { $0.name == "date" })
-        let second = try XCTUnwrap(connection.response(post))
-        XCTAssertEqual(second.body, "POST /up? [abc]")
+        let first = try #require(connection.response(get))
+        #expect(first.status == 200)
+        #expect(first.body == "GET /x?q=1 []")
+        #expect(first.headers.contains { $0 == ("content-type", "text/plain") })
+        #expect(!(first.headers.contains { $0.name == "connection" }), "connection-specific fields never go out on HTTP/2")
+        #expect(first.headers.contains { $0.name == "date" })
+        let second = try #require(connection.response(post))
+        #expect(second.body == "POST /up? [abc]")
     }
 
-    func testUnknownPathsAndBadTargets() throws {
+    @Test func unknownPathsAndBadTargets() throws {
         var configuration = configuration()
         configuration.route = { _ in nil }
         let connection = try Connection(configuration: configuration)
         let missing = try connection.client.submitRequest(method: "GET", authority: "x", path: "/nope", hasBody: false)
         let bad = try connection.client.submitRequest(method: "GET", authority: "x", path: "/%zz", hasBody: false)
         try connection.pump()
-        XCTAssertEqual(connection.response(missing)?.status, 404)
-        XCTAssertEqual(connection.response(bad)?.status, 400)
+        #expect(connection.response(missing)?.status == 404)
+        #expect(connection.response(bad)?.status == 400)
     }
 
-    func testStaticFilesOverHTTP2() throws {
+    @Test func staticFilesOverHTTP2() throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("berth-h2-\(getpid())-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: root) }
@@ -135,26 +135,26 @@ final class HTTP2FrontTests: XCTestCase {
         let large = try connection.client.submitRequest(method: "GET", authority: "x", path: "/files/big.txt", hasBody: false)
         let post = try connection.client.submitRequest(method: "POST", authority: "x", path: "/files/a.txt", hasBody: false)
         try connection.pump()
-        let a = try XCTUnwrap(connection.response(small))
-        XCTAssertEqual(a.status, 200)
-        XCTAssertEqual(a.body, "small\n")
-        XCTAssertTrue(a.headers.contains { $0 == ("content-length", "6") })
-        let etag = try XCTUnwrap(a.headers.first { $0.name == "etag" }?.value)
-        XCTAssertEqual(connection.response(large)?.body, big)
-        XCTAssertEqual(connection.response(post)?.status, 405)
+        let a = try #require(connection.response(small))
+        #expect(a.status == 200)
+        #expect(a.body == "small\n")
+        #expect(a.headers.contains { $0 == ("content-length", "6") })
+        let etag = try #require(a.headers.first { $0.name == "etag" }?.value)
+        #expect(connection.response(large)?.body == big)
+        #expect(connection.response(post)?.status == 405)
 
         let revalidate = try connection.client.submitRequest(
             method: "GET", authority: "x", path: "/files/a.txt", headers: [("if-none-match", etag)], hasBody: false)
         try connection.pump()
-        XCTAssertEqual(connection.response(revalidate)?.status, 304)
+        #expect(connection.response(revalidate)?.status == 304)
     }
 
-    func testGracefulStopSendsGoAwayAndCloses() throws {
+    @Test func gracefulStopSendsGoAwayAndCloses() throws {
         let connection = try Connection(configuration: configuration())
         try connection.pump()
         connection.channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
         try connection.pump()
-        XCTAssertTrue(connection.events.contains { if case .goaway(_, .noError) = $0 { true } else { false } })
-        XCTAssertFalse(connection.channel.isActive, "no streams were open: the connection closes at once")
+        #expect(connection.events.contains { if case .goaway(_, .noError) = $0 { true } else { false } })
+        #expect(!(connection.channel.isActive), "no streams were open: the connection closes at once")
     }
 }

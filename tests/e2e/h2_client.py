@@ -58,11 +58,12 @@ class H2Client:
     def close(self):
         self.sock.close()
 
-    def request(self, method, path, headers=(), body=None, trailers=None, authority="localhost"):
+    def request(self, method, path, headers=(), body=None, trailers=None, authority="localhost", keep_open=False):
+        """Opens a stream; with `keep_open` the body follows through `send_body`."""
         sid = self.conn.get_next_available_stream_id()
         fields = [(":method", method), (":scheme", "http"), (":authority", authority), (":path", path)]
         fields += list(headers)
-        end = body is None and trailers is None
+        end = body is None and trailers is None and not keep_open
         self.conn.send_headers(sid, fields, end_stream=end)
         self.streams[sid] = Stream()
         self.flush()
@@ -73,15 +74,22 @@ class H2Client:
             self.flush()
         return sid
 
-    def send_body(self, sid, body, end_stream=True):
-        """Sends `body` within the server's flow-control windows, reading meanwhile."""
+    def send_body(self, sid, body, end_stream=True, frame_size=None, padding=None):
+        """Sends `body` within the server's flow-control windows, reading meanwhile.
+        `padding` adds that many pad bytes to every DATA frame (they count against the
+        windows too)."""
         view = memoryview(body)
+        pad = 0 if padding is None else padding + 1  # the pad-length byte counts as well
         while view:
-            window = min(self.conn.local_flow_control_window(sid), self.conn.max_outbound_frame_size)
+            window = min(self.conn.local_flow_control_window(sid), self.conn.max_outbound_frame_size,
+                         frame_size or 1 << 30) - pad
             if window <= 0:
                 self.read_once()
                 continue
-            self.conn.send_data(sid, view[:window].tobytes())
+            if padding is None:
+                self.conn.send_data(sid, view[:window].tobytes())
+            else:
+                self.conn.send_data(sid, view[:window].tobytes(), pad_length=padding)
             view = view[window:]
             self.flush()
         if end_stream:

@@ -102,6 +102,21 @@ def test_twenty_megabytes_up_and_down(site):
         c.close()
 
 
+def test_padded_upload_does_not_leak_the_connection_window(site):
+    # 4 MiB in 1 KiB DATA frames each padded with 255 bytes: 1 MiB of padding in all, as
+    # much as the whole connection window. Padding berth never handed to the app must
+    # still be returned to the window, or the upload stalls.
+    c = client(site)
+    try:
+        body = os.urandom(4 << 20)
+        sid = c.request("POST", "/upload", headers=[("content-length", str(len(body)))], keep_open=True)
+        c.send_body(sid, body, frame_size=1024, padding=255)
+        s = c.wait_streams([sid], timeout=120)[0]
+        assert s.status == 200 and hashlib.sha256(body).hexdigest() in s.body.decode()
+    finally:
+        c.close()
+
+
 def test_echo_with_trailers_on_the_request(site):
     c = client(site)
     try:
@@ -324,3 +339,72 @@ def test_h2load_every_request_succeeds(site):
         assert m, out.stdout
         assert m.groups() == ("2000", "2000", "2000", "2000", "0", "0"), out.stdout
         assert "status codes: 2000 2xx" in out.stdout, out.stdout
+
+
+def configured(start_berth, tmp_path, server):
+    """berth serving the hello app from a config file with `server` lines in [server]."""
+    conf = tmp_path / "berth.toml"
+    conf.write_text(f"""
+python = "{VENV_PYTHON}"
+[server]
+{server}
+[[listen]]
+bind = "127.0.0.1:0"
+[app.hello]
+module = "app:app"
+chdir = "{SAMPLES / 'hello'}"
+workers = 1
+[app.hello.isolation]
+enabled = false
+""")
+    return start_berth("serve", "-c", conf)
+
+
+def test_stalled_request_body_times_out(start_berth, tmp_path):
+    b = configured(start_berth, tmp_path, "body_timeout = 1")
+    c = client(b)
+    try:
+        sid = c.request("POST", "/upload", headers=[("content-length", "100")], keep_open=True)
+        c.send_body(sid, b"x" * 10, end_stream=False)
+        s = c.wait_streams([sid], timeout=10)[0]
+        assert s.status == 408
+        assert c.get("/").status == 200, "the worker is free again"
+    finally:
+        c.close()
+
+
+def test_idle_connection_gets_goaway_then_closes(start_berth, tmp_path):
+    b = configured(start_berth, tmp_path, "keepalive_timeout = 1")
+    c = client(b)
+    try:
+        assert c.get("/").status == 200
+        frames = read_frames(c.sock, timeout=15)  # returns once berth closed the connection
+    finally:
+        c.close()
+    goaways = [f for f in frames if f[0] == GOAWAY]
+    assert goaways and int.from_bytes(goaways[0][3][4:8], "big") == 0
+
+
+def test_http2_off(start_berth, tmp_path):
+    b = configured(start_berth, tmp_path, "http2 = false")
+    sock = socket.create_connection((b.host, b.port), timeout=10)
+    try:
+        sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        answer = sock.recv(100)
+    finally:
+        sock.close()
+    assert answer.startswith(b"HTTP/1.1 4"), answer  # HTTP/1.1 only: the preface is a bad request
+    assert requests.get(b.url + "/", timeout=10).content == HELLO
+
+
+def test_head_204_and_304_from_the_app_have_no_body(site):
+    c = client(site)
+    try:
+        head = c.wait_streams([c.request("HEAD", "/")])[0]
+        assert head.status == 200 and head.header("content-length") == "13" and not head.body
+        for code in (204, 304):
+            s = c.get(f"/status/{code}")
+            assert s.status == code and not s.body
+        assert c.get("/").body == HELLO
+    finally:
+        c.close()
