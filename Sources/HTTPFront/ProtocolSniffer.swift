@@ -23,6 +23,7 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
     let settings: HTTP2Settings
     private var buffered: ByteBuffer?
     private var timeout: Scheduled<Void>?
+    private var sawBytes = false
 
     init(configuration: FrontConfiguration, settings: HTTP2Settings) {
         self.configuration = configuration
@@ -67,7 +68,17 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
             buffered!.writeBuffer(&chunk)
         }
         let decision = Self.decide(buffered!.readableBytesView)
-        guard decision != .undecided else { return }
+        guard decision != .undecided else {
+            // Part of a preface: from here on, the header timeout applies.
+            if !sawBytes && configuration.headerTimeout > 0 {
+                sawBytes = true
+                timeout?.cancel()
+                timeout = context.eventLoop.scheduleTask(in: .fromSeconds(configuration.headerTimeout)) {
+                    context.close(promise: nil)
+                }
+            }
+            return
+        }
         timeout?.cancel()
         do {
             switch decision {

@@ -14,6 +14,9 @@ import Testing
         let channel = EmbeddedChannel()
         let client: HTTP2Session
         var events: [HTTP2Event] = []
+        /// Whether the client takes (consumes) what it receives, reopening its windows.
+        var consumes = true
+        private var unconsumed: [Int32: Int] = [:]
 
         init(configuration: FrontConfiguration) throws {
             try HTTPServer.configureCleartextPipeline(channel, configuration: configuration)
@@ -35,8 +38,15 @@ import Testing
                     try client.receive(data)
                 }
                 for event in client.takeEvents() {
-                    if case .data(let id, let chunk) = event { client.consume(streamID: id, count: chunk.readableBytes) }
+                    if case .data(let id, let chunk) = event { unconsumed[id, default: 0] += chunk.readableBytes }
                     events.append(event)
+                }
+                if consumes {
+                    for (id, count) in unconsumed where count > 0 {
+                        client.consume(streamID: id, count: count)
+                        moved = true
+                    }
+                    unconsumed = [:]
                 }
                 if !moved { return }
             }
@@ -156,5 +166,63 @@ import Testing
         try connection.pump()
         #expect(connection.events.contains { if case .goaway(_, .noError) = $0 { true } else { false } })
         #expect(!(connection.channel.isActive), "no streams were open: the connection closes at once")
+    }
+
+    /// An app that the test steers: it holds the writer and records what the front tells it.
+    final class SteeredService: AppService, @unchecked Sendable {
+        final class Handle: AppExchangeHandle, @unchecked Sendable {
+            var received = 0
+            var ended = false
+            var responseWritable: [Bool] = []
+            var cancelled = false
+            func requestBody(_ chunk: ByteBuffer) { received += chunk.readableBytes }
+            func requestEnd() { ended = true }
+            func cancel() { cancelled = true }
+            func responseWritabilityChanged(_ writable: Bool) { responseWritable.append(writable) }
+        }
+        var writer: AppResponseWriter?
+        let handle = Handle()
+        func open(_ request: AppRequest, writer: AppResponseWriter) -> AppExchangeHandle {
+            self.writer = writer
+            return handle
+        }
+    }
+
+    @Test func requestBodyWaitsForTheAppWithinTheWindow() throws {
+        let service = SteeredService()
+        let connection = try Connection(configuration: FrontConfiguration { _ in .app(service, prefix: "/") })
+        try connection.pump()  // SETTINGS both ways: the 256 KiB stream window applies
+        let id = try connection.client.submitRequest(method: "POST", authority: "x", path: "/", hasBody: true)
+        try connection.pump()
+        service.writer?.requestBodyWritabilityChanged(false)  // the worker's socket is full
+        connection.client.sendBody(streamID: id, ByteBuffer(repeating: 0x61, count: 600_000))
+        connection.client.endBody(streamID: id)
+        try connection.pump()
+        #expect(service.handle.received == 0, "nothing reaches a paused app")
+        #expect(connection.client.queuedBytes(streamID: id) >= 600_000 - 256 * 1024,
+                "the client holds the rest: berth buffered no more than the stream window")
+        service.writer?.requestBodyWritabilityChanged(true)
+        try connection.pump()
+        #expect(service.handle.received == 600_000)
+        #expect(service.handle.ended)
+    }
+
+    @Test func aSlowClientPausesTheApp() throws {
+        let service = SteeredService()
+        let connection = try Connection(configuration: FrontConfiguration { _ in .app(service, prefix: "/") })
+        let id = try connection.client.submitRequest(method: "GET", authority: "x", path: "/", hasBody: false)
+        connection.consumes = false  // the client stops reading
+        try connection.pump()
+        let writer = try #require(service.writer)
+        writer.responseHead(status: 200, reason: "OK", headers: [])
+        for _ in 0..<40 { writer.responseBody(ByteBuffer(repeating: 0x62, count: 16384)) }
+        try connection.pump()
+        #expect(service.handle.responseWritable == [false], "the app is asked to pause")
+        connection.consumes = true
+        try connection.pump()
+        #expect(service.handle.responseWritable == [false, true], "and to resume once the client reads")
+        writer.responseEnd()
+        try connection.pump()
+        #expect(connection.response(id)?.body.utf8.count == 40 * 16384)
     }
 }
