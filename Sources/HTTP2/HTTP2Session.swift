@@ -416,7 +416,8 @@ public final class HTTP2Session {
         spans.reserveCapacity(fields.count)
         for (name, value) in fields {
             let nameStart = bytes.count
-            bytes.append(contentsOf: name.utf8.lazy.map { $0 >= 0x41 && $0 <= 0x5a ? $0 | 0x20 : $0 })
+            bytes.append(contentsOf: name.utf8)
+            for i in nameStart..<bytes.count where bytes[i] >= 0x41 && bytes[i] <= 0x5a { bytes[i] |= 0x20 }
             let valueStart = bytes.count
             bytes.append(contentsOf: value.utf8)
             spans.append((nameStart..<valueStart, valueStart..<bytes.count))
