@@ -87,7 +87,8 @@ extension HTTP2ConnectionHandler {
             let lower = name.lowercased()
             if Self.connectionSpecific.contains(lower) { continue }
             if lower == "date" { hasDate = true }
-            fields.append((lower, value))
+            guard let clean = Self.fieldValue(value) else { continue }
+            fields.append((lower, clean))
         }
         if !hasDate { fields.append(("date", HTTPDate.now())) }
         stream.dropBody = stream.head.method == "HEAD" || status == 204 || status == 304
@@ -134,6 +135,18 @@ extension HTTP2ConnectionHandler {
         }
         let (status, html) = ErrorPage.forFailure(failure, showTracebacks: configuration.showTracebacks)
         sendPage(stream, status: status, html: html, extra: status == 503 ? [("retry-after", "1")] : [])
+    }
+
+    /// An app's field value as HTTP/2 accepts it (RFC 9113 §8.2.1): without leading or
+    /// trailing whitespace (Django's `Set-Cookie` values start with a space, harmless in
+    /// HTTP/1.1), and nil for a value holding CR, LF or NUL, which no peer may accept.
+    static func fieldValue(_ value: String) -> String? {
+        let bytes = value.utf8
+        if bytes.contains(where: { $0 == 0x0d || $0 == 0x0a || $0 == 0x00 }) { return nil }
+        guard let first = bytes.first, let last = bytes.last else { return value }
+        let isSpace = { (byte: UInt8) in byte == 0x20 || byte == 0x09 }
+        guard isSpace(first) || isSpace(last) else { return value }
+        return String(Substring(value).trimmingSpaces())
     }
 
     // MARK: - berth's own answers and static files

@@ -91,6 +91,14 @@ import Testing
         #expect(ProtocolSniffer.decide(ByteBuffer(string: preface + "xyz").readableBytesView) == .http2)
     }
 
+    @Test func appFieldValuesAreMadeValidForHTTP2() {
+        #expect(HTTP2ConnectionHandler.fieldValue(" csrftoken=abc; Path=/") == "csrftoken=abc; Path=/")
+        #expect(HTTP2ConnectionHandler.fieldValue("\tx \t") == "x")
+        #expect(HTTP2ConnectionHandler.fieldValue("a b") == "a b")
+        #expect(HTTP2ConnectionHandler.fieldValue("") == "")
+        #expect(HTTP2ConnectionHandler.fieldValue("a\r\nset-cookie: evil") == nil)
+    }
+
     @Test func http1StillServedBehindTheSniffer() throws {
         let connection = try Connection(configuration: configuration())
         // Shorter than the preface, and sent in two pieces.

@@ -408,3 +408,56 @@ def test_head_204_and_304_from_the_app_have_no_body(site):
         assert c.get("/").body == HELLO
     finally:
         c.close()
+
+
+# ------------------------------------------------------------------ Django over HTTP/2
+
+@pytest.fixture(scope="module")
+def django_h2(tmp_path_factory):
+    """samples/mysite through berth (no isolation: the database lives in pytest's 0700 tree)."""
+    from conftest import Berth, mysite_config, prepare_mysite
+    base = tmp_path_factory.mktemp("mysite-h2")
+    env = {
+        "MYSITE_DB": str(base / "db.sqlite3"), "MYSITE_STATIC_ROOT": str(base / "static"),
+        "MYSITE_MEDIA_ROOT": str(base / "media"), "MYSITE_DEBUG": "0",
+        "MYSITE_SECRET_KEY": "e2e-h2-" + "k" * 50, "MYSITE_ALLOWED_HOSTS": "127.0.0.1,localhost",
+    }
+    (base / "media").mkdir()
+    prepare_mysite(SAMPLES / "mysite", env, "h2admin", "h2-secret-pw")
+    config = base / "berth.toml"
+    config.write_text(mysite_config(SAMPLES / "mysite", base / "static", base / "media"))
+    berth = Berth(["serve", "--no-isolate", "-c", config], env=env)
+    yield berth
+    assert berth.stop() == 0, berth.stderr
+
+
+def set_cookies(stream):
+    return dict(v.split(";", 1)[0].split("=", 1) for k, v in stream.headers if k == "set-cookie")
+
+
+def test_django_admin_login_over_http2(django_h2):
+    b = django_h2
+    origin = f"http://{b.host}:{b.port}"
+    c = client(b)
+    try:
+        authority = f"{b.host}:{b.port}"
+        page = c.get("/admin/login/?next=/admin/", authority=authority)
+        assert page.status == 200, bytes(page.body)[:500]
+        cookies = set_cookies(page)
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.body.decode()).group(1)
+        form = f"csrfmiddlewaretoken={token}&username=h2admin&password=h2-secret-pw&next=%2Fadmin%2F".encode()
+        login = c.wait_streams([c.request(
+            "POST", "/admin/login/?next=/admin/", authority=authority, body=form,
+            headers=[("content-type", "application/x-www-form-urlencoded"), ("content-length", str(len(form))),
+                     ("cookie", f"csrftoken={cookies['csrftoken']}"), ("referer", origin + "/admin/login/"),
+                     ("origin", origin)])])[0]
+        assert login.status == 302 and login.header("location") == "/admin/", bytes(login.body)[:1000]
+        cookies.update(set_cookies(login))
+        # Two cookie fields, as HTTP/2 clients send them (RFC 9113 §8.2.3): berth joins them.
+        home = c.get("/admin/", authority=authority,
+                     headers=[("cookie", f"csrftoken={cookies['csrftoken']}"), ("cookie", f"sessionid={cookies['sessionid']}")])
+        assert home.status == 200 and "Site administration" in home.body.decode()
+        css = c.get("/static/admin/css/base.css", authority=authority)
+        assert css.status == 200 and css.header("content-type").startswith("text/css")
+    finally:
+        c.close()
