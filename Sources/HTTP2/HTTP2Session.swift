@@ -166,6 +166,10 @@ public final class HTTP2Session {
 
     public var hasEvents: Bool { !events.isEmpty }
 
+    /// Per-stream records kept (header blocks, send queues, unconsumed counts): for tests
+    /// that check closed and refused streams leave nothing behind.
+    var trackedStreams: Int { incoming.count + outgoing.count + unconsumed.count }
+
     /// False once the session will read nothing more (after GOAWAY with no streams left, or a
     /// connection error).
     public var wantsRead: Bool { nghttp2_session_want_read(session) != 0 }

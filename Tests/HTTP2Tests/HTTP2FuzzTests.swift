@@ -1,5 +1,5 @@
 import Foundation
-import HTTP2
+@testable import HTTP2
 import NIOCore
 import Testing
 
@@ -93,6 +93,7 @@ import Testing
             if !session.wantsRead && !session.wantsWrite { break }
         }
         #expect(open.count <= 128, "seed \(seed): streams stay within the concurrency limit")
+        #expect(session.trackedStreams <= 3 * 128 + 1, "seed \(seed): per-stream records stay bounded")
     }
 
     /// Valid client conversations captured from an nghttp2 client session: the seeds for mutation.

@@ -1,4 +1,4 @@
-import HTTP2
+@testable import HTTP2
 import NIOCore
 import Testing
 
@@ -290,6 +290,32 @@ import Testing
         try pair.exchange()
         #expect(!(pair.server.wantsRead))
         #expect(!(pair.server.wantsWrite))
+    }
+
+    @Test func refusedAndResetStreamsLeaveNothingBehind() throws {
+        var settings = HTTP2Settings()
+        settings.maxConcurrentStreams = 2
+        let server = try HTTP2Session(role: .server, settings: settings)
+        var bytes = RawFrames.opening
+        let head = RawFrames.hpack([(":method", "POST"), (":scheme", "http"), (":authority", "x"), (":path", "/")])
+        for stream in stride(from: UInt32(1), to: 400, by: 2) {
+            // Requests with a body that never ends: only two may be open at a time.
+            bytes += RawFrames.frame(.headers, flags: RawFrames.endHeaders, stream: stream, head)
+            bytes += RawFrames.frame(.data, stream: stream, Array(repeating: 0x61, count: 100))
+        }
+        try server.receive(ByteBuffer(bytes: bytes))
+        var open = Set<Int32>()
+        for event in server.takeEvents() {
+            if case .request(let id, _, _) = event { open.insert(id) }
+            if case .closed(let id, _) = event { open.remove(id) }
+        }
+        #expect(open.count <= 2)
+        _ = try server.output()
+        #expect(server.trackedStreams <= 2 * 2, "only the open streams' records remain")
+        for id in open { server.resetStream(streamID: id, .cancel) }
+        _ = try server.output()
+        _ = server.takeEvents()
+        #expect(server.trackedStreams == 0)
     }
 
     @Test func refusesStreamsPastTheConcurrencyLimit() throws {
