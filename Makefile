@@ -4,7 +4,7 @@ SWIFT ?= swift
 BERTH := .build/debug/berth
 BIND ?= 127.0.0.1:8000
 
-.PHONY: all setup build release run dev test test-swift test-python test-e2e check clean
+.PHONY: all setup build release run dev test test-swift test-python test-e2e check clean fuzz
 
 all: build
 
@@ -47,6 +47,11 @@ test-python:
 
 test-e2e:
 	BERTH_BIN=$(abspath $(BERTH)) .venv/bin/python -m pytest -q tests/e2e
+
+## fuzz: seeded random and mutated HTTP/2 frames into the session glue for 50 s (bounded;
+## BERTH_FUZZ_SECONDS changes it, BERTH_FUZZ_SEED replays a run)
+fuzz: build
+	BERTH_FUZZ_SECONDS=$${BERTH_FUZZ_SECONDS:-50} timeout 120 $(SWIFT) test --skip-build --filter HTTP2FuzzTests
 
 clean:
 	rm -rf .build

@@ -2,6 +2,7 @@
 // The targets draw berth's architecture: dependencies point downward only.
 //
 //   berth (CLI) ─┬─ HTTPFront ─┬─ AppExchange (the seam between front and gateway)
+//                │      └──────┼─ HTTP2 ─ CNGHTTP2 (libnghttp2)
 //                ├─ Gateway ───┤
 //                │      └──────┼─ Container ─ LinuxSystem ─ CBerthLinux
 //                └─ BerthConfig
@@ -26,6 +27,13 @@ let package = Package(
         // libseccomp: the parent compiles the worker's seccomp profile to BPF with it.
         .systemLibrary(
             name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        // libnghttp2: HTTP/2 framing, HPACK, flow control. Only the HTTP2 target imports it.
+        .systemLibrary(
+            name: "CNGHTTP2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
+        // The nghttp2 session glue: bytes in → events, responses out through per-stream queues.
+        .target(
+            name: "HTTP2",
+            dependencies: ["CNGHTTP2", .product(name: "NIOCore", package: "swift-nio")]),
         // Swift syscall wrappers: EINTR retried, errors name the call and its object.
         .target(name: "LinuxSystem", dependencies: ["CBerthLinux"]),
         // Config model, TOML loading, validation with errors that name the key.
@@ -50,7 +58,7 @@ let package = Package(
         .target(
             name: "HTTPFront",
             dependencies: [
-                "LinuxSystem", "AppExchange",
+                "LinuxSystem", "AppExchange", "HTTP2",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -60,7 +68,7 @@ let package = Package(
         .executableTarget(
             name: "berth",
             dependencies: [
-                "BerthConfig", "HTTPFront", "Gateway", "Container", "LinuxSystem", "AppExchange",
+                "BerthConfig", "HTTPFront", "HTTP2", "Gateway", "Container", "LinuxSystem", "AppExchange",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -71,11 +79,14 @@ let package = Package(
         .testTarget(
             name: "HTTPFrontTests",
             dependencies: [
-                "HTTPFront",
+                "HTTPFront", "HTTP2",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]),
+        .testTarget(
+            name: "HTTP2Tests",
+            dependencies: ["HTTP2", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "ContainerTests", dependencies: ["Container"]),
         .testTarget(
             name: "GatewayTests",

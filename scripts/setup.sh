@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_packages=()
-for package in python3-venv curl pkg-config libseccomp-dev; do
+for package in python3-venv curl pkg-config libseccomp-dev libnghttp2-dev nghttp2-client; do
     dpkg -s "$package" >/dev/null 2>&1 || need_packages+=("$package")
 done
 if [ ${#need_packages[@]} -gt 0 ]; then

@@ -22,6 +22,8 @@ public struct ServerSettings: Sendable, Hashable {
     public var controlSocket: ControlSocket = .automatic
     /// Where `/metrics` (Prometheus text) and `/status` (JSON) are served; nil for nowhere.
     public var adminListen: ListenAddress?
+    /// HTTP/2: on or off, SETTINGS and protections (HTTP2Config.swift).
+    public var http2 = HTTP2Config()
 
     /// The defaults of `mode`.
     public init(mode: Mode) {
@@ -63,5 +65,5 @@ public struct ServerSettings: Sendable, Hashable {
         Setting(
             "admin_listen", .optionalListenAddress, \.adminListen, default: nil,
             "Address of the admin listener serving `/metrics` (Prometheus text) and `/status` (JSON); keep it private."),
-    ]
+    ] + http2Settings
 }

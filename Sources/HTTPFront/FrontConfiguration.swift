@@ -1,4 +1,5 @@
 import AppExchange
+import HTTP2
 import NIOCore
 
 /// Where a request goes, as decided by the router.
@@ -25,6 +26,8 @@ public struct FrontConfiguration: Sendable {
     public var route: @Sendable (String) -> RouteTarget?
     /// One line per request, or nil for none.
     public var accessLog: AccessLog?
+    /// HTTP/2 (h2c with prior knowledge on cleartext listeners), or nil for HTTP/1.1 only.
+    public var http2: HTTP2Settings? = HTTP2Settings()
 
     public init(route: @escaping @Sendable (String) -> RouteTarget?) {
         self.route = route

@@ -100,9 +100,12 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         sendError(request, status: status, context: context)
     }
 
-    func nextRequestID() -> String {
-        let n = Self.requestCounter.wrappingAdd(1, ordering: .relaxed).newValue
-        return Self.idPrefix + "-" + String(n, radix: 36)
+    func nextRequestID() -> String { Self.nextID() }
+
+    /// A request id unique in this process (HTTP/2 streams draw from the same counter).
+    static func nextID() -> String {
+        let n = requestCounter.wrappingAdd(1, ordering: .relaxed).newValue
+        return idPrefix + "-" + String(n, radix: 36)
     }
 
     // MARK: - Request

@@ -44,7 +44,7 @@ public final class HTTPServer: Sendable {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try HTTPServer.configurePipeline(channel, configuration: configuration)
+                    try HTTPServer.configureCleartextPipeline(channel, configuration: configuration)
                     connections.add(channel)
                 }
             }

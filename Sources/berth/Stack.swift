@@ -3,6 +3,7 @@ import BerthConfig
 import Container
 import Foundation
 import Gateway
+import HTTP2
 import HTTPFront
 import Logging
 import NIOConcurrencyHelpers
@@ -66,6 +67,7 @@ final class Stack: Sendable {
         front.headerTimeout = config.server.headerTimeout
         front.bodyTimeout = config.server.bodyTimeout
         front.showTracebacks = mode == .dev
+        front.http2 = Stack.http2Settings(config.server.http2)
         switch config.server.accessLog {
         case .off: front.accessLog = nil
         case .stdout: front.accessLog = HTTPFront.AccessLog.standardOutput()
@@ -100,6 +102,18 @@ final class Stack: Sendable {
             recycle: RecyclePolicy(
                 maxRequests: app.maxRequests, maxRequestsJitter: app.maxRequestsJitter,
                 maxLifetime: app.maxLifetime, maxRSS: app.maxRSS))
+    }
+
+    private static func http2Settings(_ config: HTTP2Config) -> HTTP2Settings? {
+        guard config.enabled else { return nil }
+        var settings = HTTP2Settings()
+        settings.maxConcurrentStreams = config.maxConcurrentStreams
+        settings.initialWindowSize = config.initialWindowSize
+        settings.connectionWindowSize = config.connectionWindowSize
+        settings.maxHeaderListSize = config.maxHeaderListSize
+        settings.maxResets = config.maxResets
+        settings.resetWindow = config.resetWindow
+        return settings
     }
 
     /// A launcher that puts each of the app's workers in a container holding exactly the

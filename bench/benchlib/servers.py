@@ -128,7 +128,7 @@ def berth(app, workers=WORKERS, static=None):
             "-b", f"127.0.0.1:{port}", "--python", anchors.BERTH_PY, "--access-log", "off"]
     for prefix, directory in (static or {}).items():
         argv += ["--static", f"{prefix}={directory}"]
-    # berth has no HTTP/2 yet; the h2 workloads probe the same port and report "not yet".
+    # HTTP/2 with prior knowledge (h2c) shares the HTTP/1.1 port.
     return Server("berth", "berth", port, [Proc("berth", argv, app.env)], h2_port=port)
 
 

@@ -88,7 +88,7 @@ SUITES = [
         Workload("hello", "hello WSGI", "/", ["berth", "granian", "uwsgi", "gunicorn"],
                  anchor="granian", body_bytes=13, target=Target("rps", 1.0)),
         Workload("h2-app", "hello WSGI, HTTP/2", "/", ["berth", "uwsgi", "granian"],
-                 anchor="uwsgi", body_bytes=13, tool="h2load", conns=8, streams=8),
+                 anchor="uwsgi", body_bytes=13, tool="h2load", conns=50, streams=10),
     ]),
     Suite("django", "Django hello view (samples/mysite /hello/)", _django_servers, [
         Workload("django", "Django /hello/", "/hello/", ["berth", "uwsgi", "gunicorn"],
@@ -105,6 +105,6 @@ SUITES = [
                  ["berth", "nginx"], anchor="nginx", body_bytes=0, expect_status=304,
                  revalidate=True, target=Target("rps", 1.0)),
         Workload("h2-static", "static 1 KiB, HTTP/2", "/s/1k.bin", ["berth", "nginx"],
-                 anchor="nginx", body_bytes=KIB, tool="h2load", conns=8, streams=8),
+                 anchor="nginx", body_bytes=KIB, tool="h2load", conns=50, streams=10),
     ]),
 ]
