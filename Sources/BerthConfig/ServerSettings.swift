@@ -16,6 +16,10 @@ public struct ServerSettings: Sendable, Hashable {
     public var shutdownGrace = 0.0
     /// Whether serve mode may run a Django app that has DEBUG = True.
     public var debugAllowed = false
+    /// Static file lookups (open descriptors, stat results) each event loop keeps per route.
+    public var openFileCache = 0
+    /// Seconds a cached static file lookup is trusted before the path is resolved again.
+    public var openFileCacheValid = 0.0
 
     /// The defaults of `mode`.
     public init(mode: Mode) {
@@ -48,5 +52,11 @@ public struct ServerSettings: Sendable, Hashable {
         Setting(
             "debug_allowed", .boolean, \.debugAllowed, serve: false, dev: true,
             "Let serve mode run a Django app whose settings have `DEBUG = True`."),
+        Setting(
+            "open_file_cache", .integer(0...1_000_000), \.openFileCache, default: 1024,
+            "Static file lookups (open files and their stat) each event loop keeps per route; 0 turns the cache off."),
+        Setting(
+            "open_file_cache_valid", .seconds(0...3600), \.openFileCacheValid, default: 2,
+            "Seconds a cached lookup is trusted before the path is looked up again (a cached file is still checked with fstat on every use)."),
     ]
 }

@@ -13,7 +13,7 @@ final class ActiveRequest {
     }
 
     enum DeferredResponse {
-        case staticFile(StaticSite, relative: String)
+        case staticAnswer(StaticAnswer)
         case error(status: Int, headers: [(String, String)])
     }
 

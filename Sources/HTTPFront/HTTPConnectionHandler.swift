@@ -146,20 +146,13 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 head: head, requestID: id, kind: .deferred(.error(status: 404, headers: [])), hasBody: hasBody,
                 keepAlive: keepAlive)
         case .staticFiles(let site, let prefix)?:
-            guard head.method == .GET || head.method == .HEAD else {
-                return reject(405, headers: [("Allow", "GET, HEAD")])
-            }
-            let relative = String(target.normalizedPath.dropFirst(min(prefix.count, target.normalizedPath.count)))
-            let trimmed = relative.hasPrefix("/") ? String(relative.dropFirst()) : relative
-            current = ActiveRequest(
-                head: head, requestID: id, kind: .deferred(.staticFile(site, relative: trimmed)), hasBody: hasBody,
-                keepAlive: keepAlive)
+            startStatic(head, target: target, site: site, prefix: prefix, id: id, hasBody: hasBody, keepAlive: keepAlive, context: context)
         case .app(let service, _)?:
             openExchange(head, target: target, service: service, id: id, hasBody: hasBody, keepAlive: keepAlive, context: context)
         }
     }
 
-    private func openExchange(
+    func openExchange(
         _ head: HTTPRequestHead, target: RequestTarget, service: AppService, id: String, hasBody: Bool,
         keepAlive: Bool, context: ChannelHandlerContext
     ) {
@@ -239,8 +232,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         switch request.kind {
         case .app(let exchange):
             if request.hasBody && !request.responseComplete { exchange.requestEnd() }
-        case .deferred(.staticFile(let site, let relative)):
-            serveStatic(request, site: site, relative: relative, context: context)
+        case .deferred(.staticAnswer(let answer)):
+            sendStatic(request, answer, context: context)
         case .deferred(.error(let status, _)):
             if !request.responseStarted { sendError(request, status: status, context: context) }
         }

@@ -114,8 +114,17 @@ final class Stack: Sendable {
         for route in config.routes.routes {
             switch route.target {
             case .static(let files):
-                let site = StaticSite(roots: [files.root], indexFiles: files.index, immutable: files.immutable)
-                targets[route] = .staticFiles(site, prefix: route.path)
+                var options = staticOptions(config.server)
+                options.indexFiles = files.index
+                options.immutable = files.immutable
+                options.cacheControl = files.cacheControl
+                options.expires = files.expires
+                options.autoindex = files.autoindex
+                options.followSymlinks = files.followSymlinks
+                options.precompressed = files.precompressed
+                options.types = files.types
+                options.fallback = files.fallback.flatMap { pools[$0] }
+                targets[route] = .staticFiles(StaticSite(roots: [files.root], options: options), prefix: route.path)
             case .app(let name):
                 if let pool = pools[name] { targets[route] = .app(pool, prefix: route.path) }
             }
@@ -128,6 +137,14 @@ final class Stack: Sendable {
             }
             return table.match(path: path).flatMap { frozen[$0] }
         }
+    }
+
+    /// The static file options every static site shares (the open-file cache).
+    private static func staticOptions(_ server: ServerSettings) -> StaticOptions {
+        var options = StaticOptions()
+        options.cacheEntries = server.openFileCache
+        options.cacheValidity = server.openFileCacheValid
+        return options
     }
 
     /// Starts every pool and waits until their workers are ready. In serve mode, an app
@@ -179,7 +196,10 @@ final class Stack: Sendable {
     private static func learnDevStatic(_ facts: ByteBuffer, into box: NIOLockedValueBox<(prefix: String, site: StaticSite)?>) {
         guard let facts = ReadyFacts(facts), let url = facts.staticURL, url.hasPrefix("/"), !facts.staticDirs.isEmpty else { return }
         let prefix = url.hasSuffix("/") ? url : url + "/"
-        box.withLockedValue { $0 = (prefix, StaticSite(roots: facts.staticDirs)) }
+        // Dev mode: files change under the developer's hands; look them up every time.
+        var options = StaticOptions()
+        options.cacheEntries = 0
+        box.withLockedValue { $0 = (prefix, StaticSite(roots: facts.staticDirs, options: options)) }
     }
 }
 

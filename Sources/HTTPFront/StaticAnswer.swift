@@ -1,0 +1,94 @@
+/// What a static request asks for, whatever HTTP version carried it: the method and the
+/// header fields the static responder reads.
+public struct StaticRequest: Sendable {
+    public var isHead: Bool
+    /// The path as sent (percent-encoded) and the query, for a redirect's Location.
+    public var rawPath: Substring
+    public var query: Substring
+    public var ifMatch: String?
+    public var ifNoneMatch: String?
+    public var ifModifiedSince: String?
+    public var ifUnmodifiedSince: String?
+    public var range: String?
+    public var ifRange: String?
+    public var acceptEncoding: String?
+
+    public init(isHead: Bool, rawPath: Substring, query: Substring = "") {
+        self.isHead = isHead
+        self.rawPath = rawPath
+        self.query = query
+    }
+
+    /// Keeps `value` if `name` is one of the fields the responder reads (any case; a
+    /// repeated field is joined with ", " as RFC 9110 §5.3 allows for list fields).
+    public mutating func take(name: String, value: String) {
+        func set(_ field: inout String?) { field = field.map { $0 + ", " + value } ?? value }
+        let utf8 = name.utf8
+        switch utf8.count {
+        case 5 where utf8.equalsIgnoringCase("range"): set(&range)
+        case 8 where utf8.equalsIgnoringCase("if-match"): set(&ifMatch)
+        case 8 where utf8.equalsIgnoringCase("if-range"): ifRange = value
+        case 13 where utf8.equalsIgnoringCase("if-none-match"): set(&ifNoneMatch)
+        case 15 where utf8.equalsIgnoringCase("accept-encoding"): set(&acceptEncoding)
+        case 17 where utf8.equalsIgnoringCase("if-modified-since"): ifModifiedSince = value
+        case 19 where utf8.equalsIgnoringCase("if-unmodified-since"): ifUnmodifiedSince = value
+        default: break
+        }
+    }
+}
+
+extension String.UTF8View {
+    /// Compares with a lowercase ASCII `other`, ignoring the case of this view's letters.
+    func equalsIgnoringCase(_ other: StaticString) -> Bool {
+        guard count == other.utf8CodeUnitCount else { return false }
+        var i = 0
+        let base = other.utf8Start
+        for byte in self {
+            let lowered = byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
+            if lowered != base[i] { return false }
+            i += 1
+        }
+        return true
+    }
+}
+
+/// The response to a static request, as data: status, header fields and what the body is.
+/// The HTTP/1 writer (and later the HTTP/2 one) only carries it out.
+public struct StaticAnswer: Sendable {
+    /// A piece of a body: bytes, or a region of an open file (sent with sendfile).
+    public enum Chunk: Sendable {
+        case bytes(String)
+        case file(OpenFile, offset: Int64, length: Int64)
+    }
+
+    public enum Body: Sendable {
+        case none
+        /// berth's own HTML page for the status (the writer renders it and sets its length).
+        case errorPage
+        case bytes(String)
+        case file(OpenFile, offset: Int64, length: Int64)
+        /// `multipart/byteranges`: part headers as bytes between file regions.
+        case parts([Chunk])
+    }
+
+    public var status: Int
+    /// Header fields other than Date, Server and connection management. Content-Length is
+    /// included for every body but `errorPage`.
+    public var headers: [(name: String, value: String)]
+    public var body: Body
+    /// No file answers the request (missing, or a directory without index file): a route's
+    /// fallback app gets it instead.
+    public var noFile = false
+
+    public init(status: Int, headers: [(name: String, value: String)] = [], body: Body = .none) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// The first value of `name` (case-insensitive); for tests and logs.
+    public func header(_ name: String) -> String? {
+        let lower = name.lowercased()
+        return headers.first { $0.name.lowercased() == lower }?.value
+    }
+}
