@@ -158,8 +158,14 @@ extension HTTPConnectionHandler {
     }
 
     func sendPage(_ request: ActiveRequest, status: Int, html: String, extraHeaders: [(String, String)], context: ChannelHandlerContext) {
-        if status >= 400 && status != 404 && status != 405 && status != 500 && status != 503 && status != 502 && status != 504 {
+        switch status {
+        case 400, 408, 411, 413, 414, 417, 431, 501:
+            // The request itself was wrong or cut short: what follows on the stream cannot
+            // be trusted. Other errors (403, 404, 412, 416, 5xx...) keep the connection, as
+            // nginx does.
             request.keepAlive = false
+        default:
+            break
         }
         if !request.requestComplete && request.hasBody { request.keepAlive = false }
         var headers = HTTPHeaders()

@@ -67,6 +67,24 @@ final class StaticTests {
         #expect(statusLine(try get("/files/..%2f..%2fetc/passwd")) == "HTTP/1.1 400 Bad Request")
     }
 
+    @Test func forbiddenAndRangesKeepTheConnection() throws {
+        let front = try FrontHarness(configuration: FrontConfiguration(route: { [site] p in
+            p.hasPrefix("/files/") ? .staticFiles(site, prefix: "/files/") : nil
+        }))
+        let out = try front.exchange(
+            "GET /files/empty/ HTTP/1.1\r\nHost: h\r\n\r\n"
+                + "GET /files/a.txt HTTP/1.1\r\nHost: h\r\nRange: bytes=50-\r\n\r\n"
+                + "HEAD /files/a.txt HTTP/1.1\r\nHost: h\r\nRange: bytes=0-3\r\n\r\n")
+        #expect(out.contains("HTTP/1.1 403 Forbidden"))
+        #expect(out.contains("HTTP/1.1 416 Range Not Satisfiable"))
+        #expect(out.contains("Content-Range: bytes */10"))
+        #expect(out.contains("HTTP/1.1 206 Partial Content"))
+        #expect(out.contains("Content-Range: bytes 0-3/10"))
+        #expect(!out.contains("Connection: close"))
+        #expect(!out.hasSuffix("bytes>"))  // HEAD: no body
+        #expect(front.isActive)
+    }
+
     @Test func requestTargetNormalization() throws {
         #expect(try RequestTarget("/a/./b//c/../d?x=1#f").normalizedPath == "/a/b/d")
         #expect(try RequestTarget("/a/b/").normalizedPath == "/a/b/")
