@@ -192,6 +192,6 @@ extension HTTPConnectionHandler {
             version: "HTTP/\(request.head.version.major).\(request.head.version.minor)",
             status: request.status, bytes: request.bytesSent,
             referer: request.head.headers.first(name: "referer"), userAgent: request.head.headers.first(name: "user-agent"),
-            seconds: Double((NIODeadline.now() - request.start).nanoseconds) / 1e9, requestID: request.requestID))
+            seconds: Double((NIODeadline.now() - request.start).nanoseconds) / 1e9, requestID: request.requestID.text))
     }
 }

@@ -1,4 +1,5 @@
 import AppExchange
+import Foundation
 import NIOCore
 import NIOHTTP1
 
@@ -8,7 +9,7 @@ extension HTTPConnectionHandler {
     /// Routes a request for a static route: its planned answer, or the route's fallback app
     /// when no file exists (or the method is not GET/HEAD), or 405.
     func startStatic(
-        _ head: HTTPRequestHead, target: RequestTarget, site: StaticSite, prefix: String, id: String,
+        _ head: HTTPRequestHead, target: RequestTarget, site: StaticSite, prefix: String, id: RequestID,
         hasBody: Bool, keepAlive: Bool, context: ChannelHandlerContext
     ) {
         guard head.method == .GET || head.method == .HEAD else {
@@ -45,6 +46,11 @@ extension HTTPConnectionHandler {
         for (name, value) in answer.headers { headers.add(name: name, value: value) }
         request.status = answer.status
         request.responseStarted = true
+        var corked = false
+        if request.head.method != .HEAD, answer.sendsFile, !Self.corkDisabled {
+            corked = setCork(true, context: context)
+        }
+        defer { if corked { _ = setCork(false, context: context) } }
         context.write(wrapOutboundOut(.head(responseHead(request, status: answer.status, headers: headers))), promise: nil)
         if request.head.method != .HEAD {
             switch answer.body {
@@ -66,6 +72,24 @@ extension HTTPConnectionHandler {
         }
         finishResponse(request)
     }
+
+    /// TCP_CORK on while the head and a file region are flushed: with TCP_NODELAY the head
+    /// would leave as a packet of its own, then the file as another; corked, a small file goes
+    /// out in the same packet as its head (nginx's `tcp_nopush`). Off again right after the
+    /// flush, which sends whatever is pending. Not a TCP socket (a unix socket): never again.
+    private func setCork(_ on: Bool, context: ChannelHandlerContext) -> Bool {
+        guard corkable, let options = context.channel.syncOptions else { return false }
+        do {
+            try options.setOption(Self.tcpCork, value: on ? 1 : 0)
+            return true
+        } catch {
+            corkable = false
+            return false
+        }
+    }
+
+    private static let corkDisabled = ProcessInfo.processInfo.environment["BERTH_NO_CORK"] != nil
+    private static let tcpCork = ChannelOptions.tcpOption(NIOBSDSocket.Option(rawValue: 3))  // TCP_CORK, linux/tcp.h
 
     private func writeBytes(_ text: String, _ request: ActiveRequest, context: ChannelHandlerContext) {
         var buffer = context.channel.allocator.buffer(capacity: text.utf8.count)

@@ -20,6 +20,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     var discardedBytes: Int64 = 0
     /// Reading is off because the app cannot take the request body as fast as it comes.
     var readingPaused = false
+    /// Whether TCP_CORK can be set on this connection (false once it failed: a unix socket).
+    var corkable = true
     private var timer: RepeatedTask?
     private static let requestCounter = Atomic<UInt64>(0)
     private static let idPrefix = String(UInt32.random(in: 0...UInt32.max), radix: 36)
@@ -100,9 +102,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         sendError(request, status: status, context: context)
     }
 
-    func nextRequestID() -> String {
-        let n = Self.requestCounter.wrappingAdd(1, ordering: .relaxed).newValue
-        return Self.idPrefix + "-" + String(n, radix: 36)
+    func nextRequestID() -> RequestID {
+        RequestID(prefix: Self.idPrefix, number: Self.requestCounter.wrappingAdd(1, ordering: .relaxed).newValue)
     }
 
     // MARK: - Request
@@ -125,8 +126,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         }
 
         // RFC 9112 §3.2: exactly one Host in HTTP/1.1.
-        let hosts = head.headers[canonicalForm: "host"]
-        if head.version == .http1_1 && hosts.count != 1 || hosts.count > 1 { return reject(400) }
+        let hosts = head.headers.hostValueCount
+        if head.version == .http1_1 && hosts != 1 || hosts > 1 { return reject(400) }
         if let length = contentLength, configuration.maxBodySize > 0, length > configuration.maxBodySize {
             return reject(413)
         }
@@ -153,7 +154,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     func openExchange(
-        _ head: HTTPRequestHead, target: RequestTarget, service: AppService, id: String, hasBody: Bool,
+        _ head: HTTPRequestHead, target: RequestTarget, service: AppService, id: RequestID, hasBody: Bool,
         keepAlive: Bool, context: ChannelHandlerContext
     ) {
         let local = context.channel.localAddress
@@ -166,7 +167,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             headers: head.headers.map { ($0.name, $0.value) },
             remoteAddress: remote?.ipAddress ?? "127.0.0.1", remotePort: remote?.port ?? 0,
             serverName: serverName, serverPort: local?.port ?? 0, scheme: scheme,
-            hasBody: hasBody, requestID: id)
+            hasBody: hasBody, requestID: id.text)
         // The kind is a placeholder until the service hands back the exchange just below.
         let request = ActiveRequest(
             head: head, requestID: id, kind: .deferred(.error(status: 500, headers: [])), hasBody: hasBody,

@@ -86,6 +86,15 @@ public struct StaticAnswer: Sendable {
         self.body = body
     }
 
+    /// Whether the body includes a file region (sent with sendfile).
+    public var sendsFile: Bool {
+        switch body {
+        case .file(_, _, let length): return length > 0
+        case .parts: return true
+        case .none, .errorPage, .bytes: return false
+        }
+    }
+
     /// The first value of `name` (case-insensitive); for tests and logs.
     public func header(_ name: String) -> String? {
         let lower = name.lowercased()

@@ -61,19 +61,21 @@ public enum StaticResponder {
     private static func answer(
         file: OpenFile, coding: String?, found: StaticFile, site: StaticSite, request: StaticRequest
     ) -> StaticAnswer {
-        var validators: [(name: String, value: String)] = []
-        validators.reserveCapacity(8)
-        validators.append(("Last-Modified", file.lastModified))
-        validators.append(("ETag", file.etag))
-        if found.hasVariants { validators.append(("Vary", "Accept-Encoding")) }
-        site.addCachingHeaders(to: &validators)
+        // One array, grown in place: the validators and caching fields (all a 304 says),
+        // then the representation's own fields.
+        var headers: [(name: String, value: String)] = []
+        headers.reserveCapacity(8)
+        headers.append(("Last-Modified", file.lastModified))
+        headers.append(("ETag", file.etag))
+        if found.hasVariants { headers.append(("Vary", "Accept-Encoding")) }
+        site.addCachingHeaders(to: &headers)
 
         if let failed = preconditionFailed(file, request) { return failed }
         if notModified(file, request) {
-            return StaticAnswer(status: 304, headers: validators)
+            return StaticAnswer(status: 304, headers: headers)
         }
 
-        var headers = validators
+        let validatorCount = headers.count
         headers.append(("Content-Type", found.contentType))
         if let coding { headers.append(("Content-Encoding", coding)) }
         let size = file.size
@@ -90,7 +92,9 @@ public enum StaticResponder {
                 headers.append(("Content-Length", String(r.count)))
                 return StaticAnswer(status: 206, headers: headers, body: .file(file, offset: r.lowerBound, length: Int64(r.count)))
             case .ranges(let ranges):
-                return multipart(file, ranges: ranges, contentType: found.contentType, headers: validators, coding: coding)
+                return multipart(
+                    file, ranges: ranges, contentType: found.contentType, headers: Array(headers.prefix(validatorCount)),
+                    coding: coding)
             }
         }
         if coding == nil {

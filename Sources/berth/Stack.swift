@@ -78,7 +78,7 @@ final class Stack: Sendable {
         case .stdout: front.accessLog = HTTPFront.AccessLog.standardOutput()
         case .file(let path): front.accessLog = try HTTPFront.AccessLog.file(path)
         }
-        front.route = Stack.router(config: config, pools: pools, devStatic: devStatic)
+        front.route = Stack.router(config: config, pools: pools, devStatic: mode == .dev ? devStatic : nil)
         server = HTTPServer(group: group, configuration: front)
     }
 
@@ -108,7 +108,7 @@ final class Stack: Sendable {
     /// Maps a request path to its target: dev static files first, then the config's routes.
     private static func router(
         config: BerthConfig, pools: [String: WorkerPool],
-        devStatic: NIOLockedValueBox<(prefix: String, site: StaticSite)?>
+        devStatic: NIOLockedValueBox<(prefix: String, site: StaticSite)?>?
     ) -> @Sendable (String) -> HTTPFront.RouteTarget? {
         var targets: [Route: HTTPFront.RouteTarget] = [:]
         for route in config.routes.routes {
@@ -132,7 +132,7 @@ final class Stack: Sendable {
         let table = config.routes
         let frozen = targets
         return { path in
-            if let dev = devStatic.withLockedValue({ $0 }), path.hasPrefix(dev.prefix) {
+            if let dev = devStatic?.withLockedValue({ $0 }), path.hasPrefix(dev.prefix) {
                 return .staticFiles(dev.site, prefix: dev.prefix)
             }
             return table.match(path: path).flatMap { frozen[$0] }
