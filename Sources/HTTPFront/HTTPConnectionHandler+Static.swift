@@ -1,5 +1,4 @@
 import AppExchange
-import Foundation
 import NIOCore
 import NIOHTTP1
 
@@ -47,7 +46,7 @@ extension HTTPConnectionHandler {
         request.status = answer.status
         request.responseStarted = true
         var corked = false
-        if request.head.method != .HEAD, answer.sendsFile, !Self.corkDisabled {
+        if request.head.method != .HEAD, answer.sendsFile {
             corked = setCork(true, context: context)
         }
         defer { if corked { _ = setCork(false, context: context) } }
@@ -88,7 +87,6 @@ extension HTTPConnectionHandler {
         }
     }
 
-    private static let corkDisabled = ProcessInfo.processInfo.environment["BERTH_NO_CORK"] != nil
     private static let tcpCork = ChannelOptions.tcpOption(NIOBSDSocket.Option(rawValue: 3))  // TCP_CORK, linux/tcp.h
 
     private func writeBytes(_ text: String, _ request: ActiveRequest, context: ChannelHandlerContext) {

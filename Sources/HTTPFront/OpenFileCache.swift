@@ -10,7 +10,9 @@ public final class OpenFile: @unchecked Sendable {
     /// The handle FileRegions send from; closed when the last reference goes (the cache and
     /// any write still in flight each hold one).
     public let handle: NIOFileHandle
-    let fd: Int32
+    /// The descriptor, open as long as this object lives (for a writer that reads or
+    /// sendfiles by descriptor, such as HTTP/2's data frames).
+    public let fd: Int32
     public let status: FileStatus
     /// nginx's form: `"<hex mtime>-<hex size>"`, a strong validator.
     public let etag: String

@@ -201,3 +201,18 @@ app = "hello"
     done = subprocess.run([str(BERTH_BIN), "check", "-c", str(config)], capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert message in done.stderr + done.stdout, done.stderr + done.stdout
+
+
+def test_files_over_a_unix_socket(start_berth, tmp_path, tree):
+    """TCP_CORK does not apply to a unix socket: files are still served, connection after
+    connection and request after request."""
+    sock = tmp_path / "berth.sock"
+    b = start_berth("serve", "app:app", "--chdir", SAMPLES / "hello", "-w", "1", "--no-isolate",
+                    "--python", VENV_PYTHON, "-b", f"unix:{sock}", "--static", f"/f/={tree}",
+                    ready_timeout=None)
+    b.wait_for(sock.exists, 60, "the unix socket")
+    for _ in range(3):
+        out = subprocess.run(["curl", "-s", "--unix-socket", str(sock), "http://x/f/robots.txt",
+                              "http://x/f/app.css", "-H", "Accept-Encoding: identity"],
+                             capture_output=True, timeout=30)
+        assert out.returncode == 0 and out.stdout == b"User-agent: *\n" + b"body { margin: 0 }\n" * 100
