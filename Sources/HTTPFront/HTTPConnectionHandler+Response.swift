@@ -186,10 +186,11 @@ extension HTTPConnectionHandler {
 
     func log(_ request: ActiveRequest) {
         guard let accessLog = configuration.accessLog else { return }
-        let remote = context?.channel.remoteAddress?.ipAddress ?? "-"
+        if remoteText == nil { remoteText = context?.channel.remoteAddress?.ipAddress ?? "-" }
+        let version = request.head.version
         accessLog.write(AccessLog.Entry(
-            remote: remote, method: request.head.method.rawValue, uri: request.head.uri,
-            version: "HTTP/\(request.head.version.major).\(request.head.version.minor)",
+            remote: remoteText ?? "-", method: request.head.method.rawValue, uri: request.head.uri,
+            version: version == .http1_1 ? "HTTP/1.1" : version == .http1_0 ? "HTTP/1.0" : "HTTP/\(version.major).\(version.minor)",
             status: request.status, bytes: request.bytesSent,
             referer: request.head.headers.first(name: "referer"), userAgent: request.head.headers.first(name: "user-agent"),
             seconds: Double((NIODeadline.now() - request.start).nanoseconds) / 1e9, requestID: request.requestID.text))

@@ -22,6 +22,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     var readingPaused = false
     /// Whether TCP_CORK can be set on this connection (false once it failed: a unix socket).
     var corkable = true
+    /// The client's address as the access log writes it, formatted once per connection.
+    var remoteText: String?
     private var timer: RepeatedTask?
     private static let requestCounter = Atomic<UInt64>(0)
     private static let idPrefix = String(UInt32.random(in: 0...UInt32.max), radix: 36)
