@@ -119,6 +119,7 @@ extension HTTPConnectionHandler {
         guard let context else { return }
         request.responseComplete = true
         log(request)
+        defer { if !flushPending { uncork(context) } }
         if !request.requestComplete && !request.hasBody {
             // A bodyless request whose end has not been read yet: `requestEnd` finishes up.
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
@@ -128,7 +129,13 @@ extension HTTPConnectionHandler {
             current = nil
             activity.enterIdle()
             resumeReading(context)
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            if inReadBurst {
+                // Flushed at channelReadComplete, with any pipelined responses after it.
+                flushPending = true
+                context.write(wrapOutboundOut(.end(nil)), promise: nil)
+            } else {
+                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            }
         } else if request.requestComplete {
             context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
         } else {

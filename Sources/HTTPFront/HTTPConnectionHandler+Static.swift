@@ -45,11 +45,9 @@ extension HTTPConnectionHandler {
         for (name, value) in answer.headers { headers.add(name: name, value: value) }
         request.status = answer.status
         request.responseStarted = true
-        var corked = false
-        if request.head.method != .HEAD, answer.sendsFile {
+        if request.head.method != .HEAD, answer.sendsFile, !corked {
             corked = setCork(true, context: context)
         }
-        defer { if corked { _ = setCork(false, context: context) } }
         context.write(wrapOutboundOut(.head(responseHead(request, status: answer.status, headers: headers))), promise: nil)
         if request.head.method != .HEAD {
             switch answer.body {
@@ -72,10 +70,18 @@ extension HTTPConnectionHandler {
         finishResponse(request)
     }
 
+    /// Takes the cork out after a flush: whatever is still queued in the kernel goes now.
+    func uncork(_ context: ChannelHandlerContext) {
+        guard corked else { return }
+        corked = false
+        _ = setCork(false, context: context)
+    }
+
     /// TCP_CORK on while the head and a file region are flushed: with TCP_NODELAY the head
     /// would leave as a packet of its own, then the file as another; corked, a small file goes
     /// out in the same packet as its head (nginx's `tcp_nopush`). Off again right after the
-    /// flush, which sends whatever is pending. Not a TCP socket (a unix socket): never again.
+    /// flush (`uncork`), which sends whatever is pending. Not a TCP socket (a unix socket):
+    /// never again.
     private func setCork(_ on: Bool, context: ChannelHandlerContext) -> Bool {
         guard corkable, let options = context.channel.syncOptions else { return false }
         do {

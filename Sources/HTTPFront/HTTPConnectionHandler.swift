@@ -24,6 +24,12 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     var corkable = true
     /// The client's address as the access log writes it, formatted once per connection.
     var remoteText: String?
+    /// Inside a read burst (channelRead … channelReadComplete): responses finished now are
+    /// flushed together at its end — one writev for a batch of pipelined requests.
+    var inReadBurst = false
+    var flushPending = false
+    /// TCP_CORK is on until the next flush (see `uncork`).
+    var corked = false
     private var timer: RepeatedTask?
     private static let requestCounter = Atomic<UInt64>(0)
     private static let idPrefix = String(UInt32.random(in: 0...UInt32.max), radix: 36)
@@ -58,6 +64,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        inReadBurst = true
         switch unwrapInboundIn(data) {
         case .head(let head):
             discardingBody = false
@@ -67,6 +74,16 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         case .end:
             requestEnd(context: context)
         }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        inReadBurst = false
+        if flushPending {
+            flushPending = false
+            context.flush()
+            uncork(context)
+        }
+        context.fireChannelReadComplete()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {

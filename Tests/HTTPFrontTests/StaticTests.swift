@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Testing
 
 @testable import HTTPFront
@@ -85,11 +86,38 @@ final class StaticTests {
         #expect(front.isActive)
     }
 
+    @Test func pipelinedResponsesAreFlushedTogether() throws {
+        let front = try FrontHarness(configuration: FrontConfiguration(route: { [site] p in
+            p.hasPrefix("/files/") ? .staticFiles(site, prefix: "/files/") : nil
+        }))
+        let counter = FlushCounter()
+        try front.channel.pipeline.syncOperations.addHandler(counter, position: .first)
+        let one = "GET /files/a.txt HTTP/1.1\r\nHost: h\r\n\r\n"
+        let out = try front.exchange(String(repeating: one, count: 5) + "GET /files/missing HTTP/1.1\r\nHost: h\r\n\r\n")
+        #expect(out.components(separatedBy: "HTTP/1.1 200 OK").count == 6)
+        #expect(out.contains("HTTP/1.1 404 Not Found"))
+        #expect(counter.flushes == 1)
+        // A lone request is flushed too.
+        #expect(try front.exchange(one).hasSuffix("<file 10 bytes>"))
+        #expect(counter.flushes == 2)
+    }
+
     @Test func requestTargetNormalization() throws {
         #expect(try RequestTarget("/a/./b//c/../d?x=1#f").normalizedPath == "/a/b/d")
         #expect(try RequestTarget("/a/b/").normalizedPath == "/a/b/")
         #expect(try RequestTarget("http://host:8000/p?q").normalizedPath == "/p")
         #expect(try RequestTarget("/p?q=1#frag").query == "q=1")
         #expect(throws: RequestTarget.Problem.self) { try RequestTarget("/a/../../b") }
+    }
+}
+
+/// Counts the flushes that reach the socket end of the pipeline.
+final class FlushCounter: ChannelOutboundHandler, @unchecked Sendable {
+    typealias OutboundIn = Any
+    var flushes = 0
+
+    func flush(context: ChannelHandlerContext) {
+        flushes += 1
+        context.flush()
     }
 }
