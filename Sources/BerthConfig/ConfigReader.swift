@@ -132,20 +132,27 @@ struct ConfigReader {
     private mutating func target(of draft: RouteDraft, at key: String, present: Set<String>) -> RouteTarget? {
         switch (draft.staticRoot, draft.app) {
         case (let root?, nil):
-            return .static(
-                StaticRoute(root: root, index: draft.index, immutable: draft.immutable, create: draft.create))
+            var route = StaticRoute(root: root, index: draft.index, immutable: draft.immutable, create: draft.create)
+            route.cacheControl = draft.cacheControl
+            route.expires = draft.expires.map { Int($0) }
+            route.autoindex = draft.autoindex
+            route.followSymlinks = draft.followSymlinks
+            route.precompressed = draft.precompressed
+            route.types = draft.types
+            if let name = draft.fallback {
+                guard config.app(named: name) != nil else {
+                    errors.add("\(key).fallback", noAppProblem(name))
+                    return nil
+                }
+                route.fallback = name
+            }
+            return .static(route)
         case (nil, let name?):
             for option in RouteDraft.staticOnlyKeys where present.contains(option) {
                 errors.add("\(key).\(option)", "only applies to static routes")
             }
             guard config.app(named: name) != nil else {
-                var problem = "no app named \(quoted(name))"
-                if let near = closestMatch(to: name, among: config.apps.map(\.name)) {
-                    problem += " (did you mean \(quoted(near))?)"
-                } else if config.apps.isEmpty {
-                    problem += " (there is no [app.NAME] table)"
-                }
-                errors.add("\(key).app", problem)
+                errors.add("\(key).app", noAppProblem(name))
                 return nil
             }
             return .app(name: name)
@@ -157,6 +164,16 @@ struct ConfigReader {
             }
         }
         return nil
+    }
+
+    private func noAppProblem(_ name: String) -> String {
+        var problem = "no app named \(quoted(name))"
+        if let near = closestMatch(to: name, among: config.apps.map(\.name)) {
+            problem += " (did you mean \(quoted(near))?)"
+        } else if config.apps.isEmpty {
+            problem += " (there is no [app.NAME] table)"
+        }
+        return problem
     }
 
     /// The tables of an array of tables (`[[name]]`), each with its key (`name[i]`); other

@@ -17,6 +17,20 @@ public struct StaticRoute: Sendable, Hashable {
     public var immutable: Bool
     /// Whether loading creates `root` when it is missing (for upload directories).
     public var create: Bool
+    /// A `Cache-Control` value sent as is.
+    public var cacheControl: String?
+    /// Seconds responses may be cached (`Expires` and `Cache-Control: max-age`).
+    public var expires: Int?
+    /// List directories that have no index file instead of answering 403.
+    public var autoindex = false
+    /// Follow symlinks that lead out of `root` (otherwise 403).
+    public var followSymlinks = false
+    /// Serve `NAME.br`/`NAME.gz` beside `NAME` to clients that accept them.
+    public var precompressed = true
+    /// Content types by extension, added to (or overriding) the built-in table.
+    public var types: [String: String] = [:]
+    /// The app that gets requests for which no file exists.
+    public var fallback: String?
 
     public init(root: String, index: [String] = ["index.html"], immutable: Bool = false, create: Bool = false) {
         self.root = root
@@ -55,8 +69,18 @@ public struct Route: Sendable, Hashable {
             return requestPath == path
         case .prefix:
             if path.hasSuffix("/") { return requestPath.hasPrefix(path) }
-            return requestPath == path || requestPath.hasPrefix(path + "/")
+            // Without building `path + "/"`: this runs for every request.
+            guard requestPath.utf8.starts(with: path.utf8) else { return false }
+            let rest = requestPath.utf8.dropFirst(path.utf8.count)
+            return rest.isEmpty || rest.first == UInt8(ascii: "/")
         }
+    }
+
+    /// Hashes the path and match only (equal routes still compare every field): the router
+    /// looks a route up per request, and a static route's settings are costly to hash.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(path)
+        hasher.combine(match)
     }
 }
 
@@ -104,9 +128,19 @@ struct RouteDraft {
     var index: [String] = ["index.html"]
     var immutable = false
     var create = false
+    var cacheControl: String?
+    var expires: Double?
+    var autoindex = false
+    var followSymlinks = false
+    var precompressed = true
+    var types: [String: String] = [:]
+    var fallback: String?
 
     /// Keys that only make sense for a static route.
-    static let staticOnlyKeys = ["index", "immutable", "create"]
+    static let staticOnlyKeys = [
+        "index", "immutable", "create", "cache_control", "expires", "autoindex", "follow_symlinks", "precompressed",
+        "types", "fallback",
+    ]
 
     /// The `[[route]]` settings, declared once for loading and docs.
     static let settings: [Setting<RouteDraft>] = [
@@ -131,6 +165,28 @@ struct RouteDraft {
         Setting(
             "create", .boolean, \.create, default: false,
             "Static routes: create the directory if it is missing (for uploads such as media)."),
+        Setting(
+            "cache_control", .text("string", expected: "a Cache-Control value like \"public, max-age=3600\"",
+                                   validate: headerValueProblem),
+            \.cacheControl, defaultText: "—", "Static routes: a `Cache-Control` value sent with every file."),
+        Setting(
+            "expires", .seconds(0...315_360_000), \.expires, defaultText: "—",
+            "Static routes: seconds a file may be cached — `Expires` and `Cache-Control: max-age` (nginx's `expires`)."),
+        Setting(
+            "autoindex", .boolean, \.autoindex, default: false,
+            "Static routes: list a directory that has no index file (otherwise 403)."),
+        Setting(
+            "follow_symlinks", .boolean, \.followSymlinks, default: false,
+            "Static routes: follow symlinks that lead out of the directory (otherwise 403)."),
+        Setting(
+            "precompressed", .boolean, \.precompressed, default: true,
+            "Static routes: serve `NAME.br` / `NAME.gz` beside `NAME` to clients that accept them."),
+        Setting(
+            "types", .mimeTypes, \.types, default: [:],
+            "Static routes: content types by file extension, added to the built-in table (`{ webp = \"image/webp\" }`)."),
+        Setting(
+            "fallback", .text("app name", expected: "the name of an [app.NAME] table"), \.fallback, defaultText: "—",
+            "Static routes: the app that gets a request when no file exists (like nginx's `try_files $uri @app`)."),
     ]
 }
 

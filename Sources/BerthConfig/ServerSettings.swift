@@ -24,6 +24,10 @@ public struct ServerSettings: Sendable, Hashable {
     public var adminListen: ListenAddress?
     /// HTTP/2: on or off, SETTINGS and protections (HTTP2Config.swift).
     public var http2 = HTTP2Config()
+    /// Static file lookups (open descriptors, stat results) each event loop keeps per route.
+    public var openFileCache = 0
+    /// Seconds a cached static file lookup is trusted before the path is resolved again.
+    public var openFileCacheValid = 0.0
 
     /// The defaults of `mode`.
     public init(mode: Mode) {
@@ -65,5 +69,11 @@ public struct ServerSettings: Sendable, Hashable {
         Setting(
             "admin_listen", .optionalListenAddress, \.adminListen, default: nil,
             "Address of the admin listener serving `/metrics` (Prometheus text) and `/status` (JSON); keep it private."),
+        Setting(
+            "open_file_cache", .integer(0...1_000_000), \.openFileCache, default: 1024,
+            "Static file lookups (open files and their stat) each event loop keeps per route; 0 turns the cache off."),
+        Setting(
+            "open_file_cache_valid", .seconds(0...3600), \.openFileCacheValid, default: 2,
+            "Seconds a cached lookup is trusted before the path is looked up again (a cached file is still checked with fstat on every use)."),
     ] + http2Settings
 }

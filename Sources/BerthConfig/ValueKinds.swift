@@ -290,6 +290,53 @@ extension ValueKind {
     }
 }
 
+extension ValueKind {
+    /// File extensions to content types: `{ webp = "image/webp" }`.
+    static var mimeTypes: ValueKind<[String: String]> {
+        ValueKind<[String: String]>(
+            docType: "table of content types",
+            read: { (node, _) throws(ValueProblem) in
+                guard case .table(let entries) = node else {
+                    throw ValueProblem(problem: "must be a table like { webp = \"image/webp\" }, got \(node.shown)")
+                }
+                var types: [String: String] = [:]
+                for (key, value) in entries {
+                    let ext = key.hasPrefix(".") ? String(key.dropFirst()) : key
+                    guard !ext.isEmpty, !ext.contains("/"), !ext.contains(".") else {
+                        throw ValueProblem(suffix: ".\(key)", problem: "must be a file extension like webp")
+                    }
+                    guard case .string(let type) = value, isMediaType(type) else {
+                        throw ValueProblem(
+                            suffix: ".\(key)", problem: "must be a content type like \"image/webp\", got \(value.shown)")
+                    }
+                    types[ext.lowercased()] = type
+                }
+                return types
+            },
+            show: { types in
+                "{" + types.sorted { $0.key < $1.key }.map { " \($0.key) = \(quoted($0.value))" }
+                    .joined(separator: ",") + (types.isEmpty ? "}" : " }")
+            })
+    }
+}
+
+/// `type/subtype` with optional parameters, no control characters.
+func isMediaType(_ s: String) -> Bool {
+    let main = s.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+    let parts = main.split(separator: "/", omittingEmptySubsequences: false)
+    return parts.count == 2 && parts.allSatisfy { !$0.isEmpty && !$0.contains(" ") }
+        && !s.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7f }
+}
+
+/// A header value written in the config: no line breaks or other control characters.
+func headerValueProblem(_ s: String) -> String? {
+    if s.isEmpty { return "must not be empty" }
+    if s.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\t" || $0.value == 0x7f }) {
+        return "must not contain line breaks or control characters"
+    }
+    return nil
+}
+
 /// URL paths of routes: absolute, without query, fragment or whitespace.
 func urlPathProblem(_ s: String) -> String? {
     guard s.hasPrefix("/") else { return "must start with \"/\", got \(quoted(s))" }

@@ -13,13 +13,13 @@ final class ActiveRequest {
     }
 
     enum DeferredResponse {
-        case staticFile(StaticSite, relative: String)
+        case staticAnswer(StaticAnswer)
         case error(status: Int, headers: [(String, String)])
     }
 
     let head: HTTPRequestHead
     let start = NIODeadline.now()
-    let requestID: String
+    let requestID: RequestID
     var kind: Kind
     var keepAlive: Bool
     var hasBody: Bool
@@ -32,13 +32,22 @@ final class ActiveRequest {
 
     /// `keepAlive`: whether the connection may carry another request after this one (the
     /// client asked for it and the front allows it).
-    init(head: HTTPRequestHead, requestID: String, kind: Kind, hasBody: Bool, keepAlive: Bool) {
+    init(head: HTTPRequestHead, requestID: RequestID, kind: Kind, hasBody: Bool, keepAlive: Bool) {
         self.head = head
         self.requestID = requestID
         self.kind = kind
         self.keepAlive = keepAlive
         self.hasBody = hasBody
     }
+}
+
+/// A request's id, `<process prefix>-<counter in base 36>`: formatted only when the access
+/// log or the app needs it, not for every request.
+struct RequestID {
+    let prefix: String
+    let number: UInt64
+
+    var text: String { prefix + "-" + String(number, radix: 36) }
 }
 
 /// Carries an app's response from the gateway's thread to the connection's event loop.

@@ -19,7 +19,7 @@ extension HTTP2ConnectionHandler {
     ]
 
     func startRequest(_ id: Int32, head: HTTP2RequestHead, endStream: Bool) {
-        let stream = HTTP2Stream(id: id, head: head, requestID: HTTPConnectionHandler.nextID(), requestComplete: endStream)
+        let stream = HTTP2Stream(id: id, head: head, requestID: HTTPConnectionHandler.nextID().text, requestComplete: endStream)
         streams[id] = stream
         if head.method == "CONNECT" { return sendPage(stream, status: 405, extra: [("allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")]) }
         if let length = head.first("content-length").flatMap({ Int64($0) }),
@@ -37,18 +37,28 @@ extension HTTP2ConnectionHandler {
         case .none:
             sendPage(stream, status: 404)
         case .staticFiles(let site, let prefix)?:
-            guard head.method == "GET" || head.method == "HEAD" else {
-                return sendPage(stream, status: 405, extra: [("allow", "GET, HEAD")])
-            }
-            let relative = String(target.normalizedPath.dropFirst(min(prefix.count, target.normalizedPath.count)))
-            let trimmed = relative.hasPrefix("/") ? String(relative.dropFirst()) : relative
-            let answer = StaticAnswer.answer(
-                site: site, relative: trimmed, isHEAD: head.method == "HEAD", rawPath: target.rawPath,
-                query: target.query, field: head.first)
-            send(stream, answer)
+            startStatic(stream, target: target, site: site, prefix: prefix)
         case .app(let service, _)?:
             openExchange(stream, target: target, service: service)
         }
+    }
+
+    /// A static route: the answer `StaticResponder` plans (the same as over HTTP/1), or the
+    /// route's fallback app when no file answers or the method is not GET/HEAD.
+    private func startStatic(_ stream: HTTP2Stream, target: RequestTarget, site: StaticSite, prefix: String) {
+        let head = stream.head
+        guard head.method == "GET" || head.method == "HEAD" else {
+            if let app = site.fallback { return openExchange(stream, target: target, service: app) }
+            return sendPage(stream, status: 405, extra: [("allow", "GET, HEAD")])
+        }
+        let path = target.normalizedPath
+        var relative = path.dropFirst(min(prefix.count, path.count))
+        if relative.hasPrefix("/") { relative = relative.dropFirst() }
+        var request = StaticRequest(isHead: head.method == "HEAD", rawPath: target.rawPath, query: target.query)
+        for (name, value) in head.headers { request.take(name: name, value: value) }
+        let answer = StaticResponder.answer(site: site, relative: String(relative), request: request)
+        if answer.noFile, let app = site.fallback { return openExchange(stream, target: target, service: app) }
+        send(stream, answer)
     }
 
     private func openExchange(_ stream: HTTP2Stream, target: RequestTarget, service: AppService) {
@@ -152,49 +162,39 @@ extension HTTP2ConnectionHandler {
     // MARK: - berth's own answers and static files
 
     func sendPage(_ stream: HTTP2Stream, status: Int, html: String? = nil, extra: [(name: String, value: String)] = []) {
-        var answer = StaticAnswer.page(status)
-        if let html {
-            answer.body = .bytes(ByteBuffer(string: html))
-            answer.headers = [("content-type", "text/html; charset=utf-8"), ("content-length", String(html.utf8.count))]
-        }
-        answer.headers += extra
-        send(stream, answer)
+        let page = html ?? ErrorPage.html(status: status, reason: ErrorPage.reasonPhrase(status))
+        let headers = [("content-type", "text/html; charset=utf-8"), ("content-length", String(page.utf8.count))] + extra
+        send(stream, StaticAnswer(status: status, headers: headers, body: .bytes(page)))
     }
 
-    /// Queues a complete answer: head, then the body from bytes or a file.
+    /// Queues a complete answer: the head, then the body from memory or from the file,
+    /// read as the client's window allows (HEAD, 204 and 304 end with the head).
     func send(_ stream: HTTP2Stream, _ answer: StaticAnswer) {
+        if case .errorPage = answer.body {
+            return sendPage(stream, status: answer.status, extra: answer.headers)
+        }
         var headers = answer.headers
         headers.append(("date", HTTPDate.now()))
         stream.status = answer.status
         stream.responseStarted = true
-        let isHEAD = stream.head.method == "HEAD"
-        let hasBody: Bool
-        switch answer.body {
-        case .none: hasBody = false
-        case .bytes: hasBody = !isHEAD
-        case .file: hasBody = true
+        var chunks: [StaticAnswer.Chunk] = []
+        if stream.head.method != "HEAD" {
+            switch answer.body {
+            case .none, .errorPage: break
+            case .bytes(let text): chunks = [.bytes(text)]
+            case .file(let file, let offset, let length): chunks = [.file(file, offset: offset, length: length)]
+            case .parts(let parts): chunks = parts
+            }
         }
         do {
-            try session.submitResponse(streamID: stream.id, status: answer.status, headers: headers, hasBody: hasBody)
+            try session.submitResponse(streamID: stream.id, status: answer.status, headers: headers, hasBody: !chunks.isEmpty)
         } catch {
-            if case .file(let fd, _, _) = answer.body { closeFile(fd) }
             session.resetStream(streamID: stream.id, .internalError)
             return
         }
-        switch answer.body {
-        case .none:
-            finishOwn(stream)
-        case .bytes(let bytes):
-            if !isHEAD {
-                stream.bytesSent = Int64(bytes.readableBytes)
-                session.sendBody(streamID: stream.id, bytes)
-                session.endBody(streamID: stream.id)
-            }
-            finishOwn(stream)
-        case .file(let fd, let offset, let length):
-            stream.kind = .file(fd: fd, offset: offset, remaining: length)
-            fillFromFile(stream)
-        }
+        guard !chunks.isEmpty else { return finishOwn(stream) }
+        stream.kind = .staticBody(chunks)
+        fillFromFile(stream)
     }
 
     private func finishOwn(_ stream: HTTP2Stream) {
@@ -203,45 +203,45 @@ extension HTTP2ConnectionHandler {
         log(stream)
     }
 
-    /// Reads the stream's file into its send queue until the queue is full or the file ends.
-    /// nghttp2 takes the bytes as the client's window allows; a `.writable` event calls
-    /// this again.
+    /// Moves the rest of a static body into the stream's send queue until the queue is full
+    /// or the body ends; file regions are read with pread a chunk at a time. nghttp2 takes
+    /// the bytes as the client's window allows; a `.writable` event calls this again.
     func fillFromFile(_ stream: HTTP2Stream) {
-        guard case .file(let fd, var offset, var remaining) = stream.kind, let context else { return }
-        while remaining > 0 {
-            let want = Int(min(Int64(Self.fileChunk), remaining))
-            var chunk = context.channel.allocator.buffer(capacity: want)
-            let count: Int
-            do {
-                count = try chunk.writeWithUnsafeMutableBytes(minimumWritableBytes: want) { raw in
-                    try Descriptors.readAt(fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[..<want]), at: offset)
+        guard case .staticBody(var chunks) = stream.kind, let context else { return }
+        while let chunk = chunks.first {
+            let buffer: ByteBuffer
+            switch chunk {
+            case .bytes(let text):
+                buffer = context.channel.allocator.buffer(string: text)
+                chunks.removeFirst()
+            case .file(let file, let offset, let length):
+                let want = Int(min(Int64(Self.fileChunk), length))
+                var read = context.channel.allocator.buffer(capacity: want)
+                let count = (try? read.writeWithUnsafeMutableBytes(minimumWritableBytes: want) { raw in
+                    try Descriptors.readAt(file.fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[..<want]), at: offset)
+                }) ?? 0
+                guard count > 0 else {
+                    // The file shrank or failed under us: the body cannot be completed.
+                    stream.kind = .own
+                    stream.responseComplete = true
+                    session.resetStream(streamID: stream.id, .internalError)
+                    log(stream)
+                    return
                 }
-            } catch {
-                count = 0
+                buffer = read
+                if Int64(count) == length {
+                    chunks.removeFirst()
+                } else {
+                    chunks[0] = .file(file, offset: offset + Int64(count), length: length - Int64(count))
+                }
             }
-            guard count > 0 else {
-                // The file shrank or failed under us: the body cannot be completed.
-                closeFile(fd)
-                stream.kind = .own
-                stream.responseComplete = true
-                session.resetStream(streamID: stream.id, .internalError)
-                log(stream)
-                return
-            }
-            offset += Int64(count)
-            remaining -= Int64(count)
-            stream.bytesSent += Int64(count)
-            let more = session.sendBody(streamID: stream.id, chunk)
-            stream.kind = .file(fd: fd, offset: offset, remaining: remaining)
-            if !more { return }
+            stream.bytesSent += Int64(buffer.readableBytes)
+            let more = session.sendBody(streamID: stream.id, buffer)
+            stream.kind = .staticBody(chunks)
+            if !more && !chunks.isEmpty { return }
         }
-        closeFile(fd)
         session.endBody(streamID: stream.id)
         finishOwn(stream)
-    }
-
-    func closeFile(_ fd: Int32) {
-        Descriptors.close(fd)
     }
 
     func log(_ stream: HTTP2Stream) {

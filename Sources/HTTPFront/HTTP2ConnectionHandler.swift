@@ -186,7 +186,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
             startRequest(id, head: head, endStream: endStream)
         case .headersTooLarge(let id):
             let head = HTTP2RequestHead(method: "-", scheme: scheme, authority: "", path: "-", headers: [])
-            let stream = HTTP2Stream(id: id, head: head, requestID: HTTPConnectionHandler.nextID(), requestComplete: false)
+            let stream = HTTP2Stream(id: id, head: head, requestID: HTTPConnectionHandler.nextID().text, requestComplete: false)
             streams[id] = stream
             sendPage(stream, status: 431)
         case .data(let id, let chunk):
@@ -205,7 +205,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
                     stream.responsePaused = false
                     exchange.responseWritabilityChanged(true)
                 }
-            case .file:
+            case .staticBody:
                 fillFromFile(stream)
             case .own:
                 break
@@ -221,9 +221,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         switch stream.kind {
         case .app(let exchange):
             if !stream.responseComplete { exchange.cancel() }
-        case .file(let fd, _, _):
-            closeFile(fd)
-        case .own:
+        case .staticBody, .own:
             break
         }
         stream.kind = .own

@@ -10,8 +10,9 @@ final class HTTP2Stream {
         /// berth answers itself (errors, redirects) or the answer is fully queued.
         case own
         case app(AppExchangeHandle)
-        /// A static file still being read into the stream's send queue.
-        case file(fd: Int32, offset: Int64, remaining: Int64)
+        /// A static answer's body still being read into the stream's send queue: what is
+        /// left of it, in order (file regions hold their file open).
+        case staticBody([StaticAnswer.Chunk])
     }
 
     let id: Int32

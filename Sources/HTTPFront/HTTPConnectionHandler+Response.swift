@@ -119,6 +119,7 @@ extension HTTPConnectionHandler {
         guard let context else { return }
         request.responseComplete = true
         log(request)
+        defer { if !flushPending { uncork(context) } }
         if !request.requestComplete && !request.hasBody {
             // A bodyless request whose end has not been read yet: `requestEnd` finishes up.
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
@@ -128,7 +129,13 @@ extension HTTPConnectionHandler {
             current = nil
             activity.enterIdle()
             resumeReading(context)
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            if inReadBurst {
+                // Flushed at channelReadComplete, with any pipelined responses after it.
+                flushPending = true
+                context.write(wrapOutboundOut(.end(nil)), promise: nil)
+            } else {
+                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            }
         } else if request.requestComplete {
             context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
         } else {
@@ -158,8 +165,14 @@ extension HTTPConnectionHandler {
     }
 
     func sendPage(_ request: ActiveRequest, status: Int, html: String, extraHeaders: [(String, String)], context: ChannelHandlerContext) {
-        if status >= 400 && status != 404 && status != 405 && status != 500 && status != 503 && status != 502 && status != 504 {
+        switch status {
+        case 400, 408, 411, 413, 414, 417, 431, 501:
+            // The request itself was wrong or cut short: what follows on the stream cannot
+            // be trusted. Other errors (403, 404, 412, 416, 5xx...) keep the connection, as
+            // nginx does.
             request.keepAlive = false
+        default:
+            break
         }
         if !request.requestComplete && request.hasBody { request.keepAlive = false }
         var headers = HTTPHeaders()
@@ -180,12 +193,13 @@ extension HTTPConnectionHandler {
 
     func log(_ request: ActiveRequest) {
         guard let accessLog = configuration.accessLog else { return }
-        let remote = context?.channel.remoteAddress?.ipAddress ?? "-"
+        if remoteText == nil { remoteText = context?.channel.remoteAddress?.ipAddress ?? "-" }
+        let version = request.head.version
         accessLog.write(AccessLog.Entry(
-            remote: remote, method: request.head.method.rawValue, uri: request.head.uri,
-            version: "HTTP/\(request.head.version.major).\(request.head.version.minor)",
+            remote: remoteText ?? "-", method: request.head.method.rawValue, uri: request.head.uri,
+            version: version == .http1_1 ? "HTTP/1.1" : version == .http1_0 ? "HTTP/1.0" : "HTTP/\(version.major).\(version.minor)",
             status: request.status, bytes: request.bytesSent,
             referer: request.head.headers.first(name: "referer"), userAgent: request.head.headers.first(name: "user-agent"),
-            seconds: Double((NIODeadline.now() - request.start).nanoseconds) / 1e9, requestID: request.requestID))
+            seconds: Double((NIODeadline.now() - request.start).nanoseconds) / 1e9, requestID: request.requestID.text))
     }
 }

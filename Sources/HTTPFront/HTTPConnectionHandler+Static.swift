@@ -1,80 +1,116 @@
+import AppExchange
 import NIOCore
 import NIOHTTP1
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// Static files: GET/HEAD, validators and 304, bodies sent with sendfile (FileRegion).
+/// Static files over HTTP/1: the request is planned by `StaticResponder` as soon as its
+/// head is in, and the answer written once the request has ended.
 extension HTTPConnectionHandler {
-    func serveStatic(_ request: ActiveRequest, site: StaticSite, relative: String, context: ChannelHandlerContext) {
-        switch site.lookup(relative) {
-        case .notFound:
-            sendError(request, status: 404, context: context)
-        case .forbidden:
-            sendError(request, status: 403, context: context)
-        case .redirectToDirectory:
-            var location = (try? RequestTarget(request.head.uri)).map { String($0.rawPath) } ?? "/"
-            location += "/"
-            if let query = request.head.uri.firstIndex(of: "?") { location += request.head.uri[query...] }
-            let html = ErrorPage.html(status: 301, reason: "Moved Permanently")
-            sendPage(request, status: 301, html: html, extraHeaders: [("Location", location)], context: context)
-        case .file(let fd, let size, let mtime, let path):
-            sendFile(request, fd: fd, size: size, mtime: mtime, path: path, site: site, context: context)
+    /// Routes a request for a static route: its planned answer, or the route's fallback app
+    /// when no file exists (or the method is not GET/HEAD), or 405.
+    func startStatic(
+        _ head: HTTPRequestHead, target: RequestTarget, site: StaticSite, prefix: String, id: RequestID,
+        hasBody: Bool, keepAlive: Bool, context: ChannelHandlerContext
+    ) {
+        guard head.method == .GET || head.method == .HEAD else {
+            if let app = site.fallback {
+                return openExchange(head, target: target, service: app, id: id, hasBody: hasBody, keepAlive: keepAlive, context: context)
+            }
+            let request = ActiveRequest(
+                head: head, requestID: id, kind: .deferred(.error(status: 405, headers: [("Allow", "GET, HEAD")])),
+                hasBody: hasBody, keepAlive: false)
+            current = request
+            return sendError(request, status: 405, context: context)
         }
+        let path = target.normalizedPath
+        var relative = path.dropFirst(min(prefix.count, path.count))
+        if relative.hasPrefix("/") { relative = relative.dropFirst() }
+        var staticRequest = StaticRequest(isHead: head.method == .HEAD, rawPath: target.rawPath, query: target.query)
+        for (name, value) in head.headers { staticRequest.take(name: name, value: value) }
+        let answer = StaticResponder.answer(site: site, relative: String(relative), request: staticRequest)
+        if answer.noFile, let app = site.fallback {
+            return openExchange(head, target: target, service: app, id: id, hasBody: hasBody, keepAlive: keepAlive, context: context)
+        }
+        current = ActiveRequest(
+            head: head, requestID: id, kind: .deferred(.staticAnswer(answer)), hasBody: hasBody, keepAlive: keepAlive)
     }
 
-    private func sendFile(
-        _ request: ActiveRequest, fd: Int32, size: Int64, mtime: Int, path: String, site: StaticSite,
-        context: ChannelHandlerContext
-    ) {
-        // nginx's ETag form: hex mtime and hex size.
-        let etag = "\"\(String(mtime, radix: 16))-\(String(size, radix: 16))\""
-        let lastModified = HTTPDate.imf(mtime)
+    /// Writes a planned answer: the head, then the body from memory or with sendfile.
+    func sendStatic(_ request: ActiveRequest, _ answer: StaticAnswer, context: ChannelHandlerContext) {
+        if case .errorPage = answer.body {
+            let html = ErrorPage.html(status: answer.status, reason: ErrorPage.reasonPhrase(answer.status))
+            return sendPage(request, status: answer.status, html: html, extraHeaders: answer.headers, context: context)
+        }
         var headers = HTTPHeaders()
-        headers.add(name: "Last-Modified", value: lastModified)
-        headers.add(name: "ETag", value: etag)
-        if site.immutable { headers.add(name: "Cache-Control", value: "public, max-age=31536000, immutable") }
-
-        if notModified(request.head.headers, etag: etag, mtime: mtime) {
-            close(fd)
-            request.status = 304
-            request.responseStarted = true
-            context.write(wrapOutboundOut(.head(responseHead(request, status: 304, headers: headers))), promise: nil)
-            finishResponse(request)
-            return
-        }
-        headers.add(name: "Content-Type", value: MIMETypes.contentType(forPath: path))
-        headers.add(name: "Content-Length", value: String(size))
-        request.status = 200
+        headers.reserveCapacity(answer.headers.count + 2)
+        for (name, value) in answer.headers { headers.add(name: name, value: value) }
+        request.status = answer.status
         request.responseStarted = true
-        context.write(wrapOutboundOut(.head(responseHead(request, status: 200, headers: headers))), promise: nil)
-        guard request.head.method != .HEAD, size > 0 else {
-            close(fd)
-            finishResponse(request)
-            return
+        if request.head.method != .HEAD, answer.sendsFile, !corked {
+            corked = setCork(true, context: context)
         }
-        let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: fd)
-        let region = FileRegion(fileHandle: handle, readerIndex: 0, endIndex: Int(size))
-        request.bytesSent = size
-        context.write(wrapOutboundOut(.body(.fileRegion(region)))).whenComplete { _ in
-            try? handle.close()
+        context.write(wrapOutboundOut(.head(responseHead(request, status: answer.status, headers: headers))), promise: nil)
+        if request.head.method != .HEAD {
+            switch answer.body {
+            case .none, .errorPage:
+                break
+            case .bytes(let text):
+                writeBytes(text, request, context: context)
+            case .file(let file, let offset, let length):
+                writeFile(file, offset: offset, length: length, request, context: context)
+            case .parts(let chunks):
+                for chunk in chunks {
+                    switch chunk {
+                    case .bytes(let text): writeBytes(text, request, context: context)
+                    case .file(let file, let offset, let length):
+                        writeFile(file, offset: offset, length: length, request, context: context)
+                    }
+                }
+            }
         }
         finishResponse(request)
     }
 
-    /// RFC 9110 §13.2.2: If-None-Match wins over If-Modified-Since.
-    private func notModified(_ headers: HTTPHeaders, etag: String, mtime: Int) -> Bool {
-        if let inm = headers.first(name: "if-none-match") {
-            return inm.split(separator: ",").contains { tag in
-                let trimmed = tag.trimmingSpaces()
-                return trimmed == "*" || trimmed == etag || trimmed == "W/" + etag
-            }
+    /// Takes the cork out after a flush: whatever is still queued in the kernel goes now.
+    func uncork(_ context: ChannelHandlerContext) {
+        guard corked else { return }
+        corked = false
+        _ = setCork(false, context: context)
+    }
+
+    /// TCP_CORK on while the head and a file region are flushed: with TCP_NODELAY the head
+    /// would leave as a packet of its own, then the file as another; corked, a small file goes
+    /// out in the same packet as its head (nginx's `tcp_nopush`). Off again right after the
+    /// flush (`uncork`), which sends whatever is pending. Not a TCP socket (a unix socket):
+    /// never again.
+    private func setCork(_ on: Bool, context: ChannelHandlerContext) -> Bool {
+        guard corkable, let options = context.channel.syncOptions else { return false }
+        do {
+            try options.setOption(Self.tcpCork, value: on ? 1 : 0)
+            return true
+        } catch {
+            corkable = false
+            return false
         }
-        if let ims = headers.first(name: "if-modified-since"), let since = HTTPDate.parse(ims) {
-            return mtime <= since
-        }
-        return false
+    }
+
+    private static let tcpCork = ChannelOptions.tcpOption(NIOBSDSocket.Option(rawValue: 3))  // TCP_CORK, linux/tcp.h
+
+    private func writeBytes(_ text: String, _ request: ActiveRequest, context: ChannelHandlerContext) {
+        var buffer = context.channel.allocator.buffer(capacity: text.utf8.count)
+        buffer.writeString(text)
+        request.bytesSent += Int64(buffer.readableBytes)
+        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+    }
+
+    /// Sends a region of `file` with sendfile. The write holds the file until it is done: the
+    /// cache may drop (and close) it meanwhile.
+    private func writeFile(_ file: OpenFile, offset: Int64, length: Int64, _ request: ActiveRequest, context: ChannelHandlerContext) {
+        guard length > 0 else { return }
+        let region = FileRegion(fileHandle: file.handle, readerIndex: Int(offset), endIndex: Int(offset + length))
+        request.bytesSent += length
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        promise.futureResult.whenComplete { _ in withExtendedLifetime(file) {} }
+        context.write(wrapOutboundOut(.body(.fileRegion(region))), promise: promise)
     }
 }
 

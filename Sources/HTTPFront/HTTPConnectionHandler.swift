@@ -20,6 +20,16 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     var discardedBytes: Int64 = 0
     /// Reading is off because the app cannot take the request body as fast as it comes.
     var readingPaused = false
+    /// Whether TCP_CORK can be set on this connection (false once it failed: a unix socket).
+    var corkable = true
+    /// The client's address as the access log writes it, formatted once per connection.
+    var remoteText: String?
+    /// Inside a read burst (channelRead … channelReadComplete): responses finished now are
+    /// flushed together at its end — one writev for a batch of pipelined requests.
+    var inReadBurst = false
+    var flushPending = false
+    /// TCP_CORK is on until the next flush (see `uncork`).
+    var corked = false
     private var timer: RepeatedTask?
     private static let requestCounter = Atomic<UInt64>(0)
     private static let idPrefix = String(UInt32.random(in: 0...UInt32.max), radix: 36)
@@ -54,6 +64,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        inReadBurst = true
         switch unwrapInboundIn(data) {
         case .head(let head):
             discardingBody = false
@@ -63,6 +74,16 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         case .end:
             requestEnd(context: context)
         }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        inReadBurst = false
+        if flushPending {
+            flushPending = false
+            context.flush()
+            uncork(context)
+        }
+        context.fireChannelReadComplete()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -100,12 +121,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         sendError(request, status: status, context: context)
     }
 
-    func nextRequestID() -> String { Self.nextID() }
+    func nextRequestID() -> RequestID { Self.nextID() }
 
     /// A request id unique in this process (HTTP/2 streams draw from the same counter).
-    static func nextID() -> String {
-        let n = requestCounter.wrappingAdd(1, ordering: .relaxed).newValue
-        return idPrefix + "-" + String(n, radix: 36)
+    static func nextID() -> RequestID {
+        RequestID(prefix: idPrefix, number: requestCounter.wrappingAdd(1, ordering: .relaxed).newValue)
     }
 
     // MARK: - Request
@@ -128,8 +148,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         }
 
         // RFC 9112 §3.2: exactly one Host in HTTP/1.1.
-        let hosts = head.headers[canonicalForm: "host"]
-        if head.version == .http1_1 && hosts.count != 1 || hosts.count > 1 { return reject(400) }
+        let hosts = head.headers.hostValueCount
+        if head.version == .http1_1 && hosts != 1 || hosts > 1 { return reject(400) }
         if let length = contentLength, configuration.maxBodySize > 0, length > configuration.maxBodySize {
             return reject(413)
         }
@@ -149,21 +169,14 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 head: head, requestID: id, kind: .deferred(.error(status: 404, headers: [])), hasBody: hasBody,
                 keepAlive: keepAlive)
         case .staticFiles(let site, let prefix)?:
-            guard head.method == .GET || head.method == .HEAD else {
-                return reject(405, headers: [("Allow", "GET, HEAD")])
-            }
-            let relative = String(target.normalizedPath.dropFirst(min(prefix.count, target.normalizedPath.count)))
-            let trimmed = relative.hasPrefix("/") ? String(relative.dropFirst()) : relative
-            current = ActiveRequest(
-                head: head, requestID: id, kind: .deferred(.staticFile(site, relative: trimmed)), hasBody: hasBody,
-                keepAlive: keepAlive)
+            startStatic(head, target: target, site: site, prefix: prefix, id: id, hasBody: hasBody, keepAlive: keepAlive, context: context)
         case .app(let service, _)?:
             openExchange(head, target: target, service: service, id: id, hasBody: hasBody, keepAlive: keepAlive, context: context)
         }
     }
 
-    private func openExchange(
-        _ head: HTTPRequestHead, target: RequestTarget, service: AppService, id: String, hasBody: Bool,
+    func openExchange(
+        _ head: HTTPRequestHead, target: RequestTarget, service: AppService, id: RequestID, hasBody: Bool,
         keepAlive: Bool, context: ChannelHandlerContext
     ) {
         let local = context.channel.localAddress
@@ -176,7 +189,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             headers: head.headers.map { ($0.name, $0.value) },
             remoteAddress: remote?.ipAddress ?? "127.0.0.1", remotePort: remote?.port ?? 0,
             serverName: serverName, serverPort: local?.port ?? 0, scheme: scheme,
-            hasBody: hasBody, requestID: id)
+            hasBody: hasBody, requestID: id.text)
         // The kind is a placeholder until the service hands back the exchange just below.
         let request = ActiveRequest(
             head: head, requestID: id, kind: .deferred(.error(status: 500, headers: [])), hasBody: hasBody,
@@ -242,8 +255,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         switch request.kind {
         case .app(let exchange):
             if request.hasBody && !request.responseComplete { exchange.requestEnd() }
-        case .deferred(.staticFile(let site, let relative)):
-            serveStatic(request, site: site, relative: relative, context: context)
+        case .deferred(.staticAnswer(let answer)):
+            sendStatic(request, answer, context: context)
         case .deferred(.error(let status, _)):
             if !request.responseStarted { sendError(request, status: status, context: context) }
         }

@@ -31,6 +31,11 @@ struct RequestTarget {
             query = ""
         }
         if let hash = query.firstIndex(of: "#") { query = query[..<hash] }
+        if Self.isPlain(rawPath.utf8) {
+            // The common case: nothing to decode, no dot segment, no empty segment.
+            normalizedPath = String(rawPath)
+            return
+        }
         guard let decoded = PercentDecoding.decode(rawPath.utf8), !decoded.contains(0) else { throw .malformed }
         var segments: [Substring] = []
         let text = String(decoding: decoded, as: UTF8.self)
@@ -47,5 +52,20 @@ struct RequestTarget {
         var normalized = "/" + segments.joined(separator: "/")
         if text.hasSuffix("/") && !segments.isEmpty { normalized += "/" }
         normalizedPath = normalized
+    }
+
+    /// Whether `path` is already normalized and decoded: no `%`, no segment starting with
+    /// `.`, no `//`, no NUL.
+    private static func isPlain(_ path: Substring.UTF8View) -> Bool {
+        var previous: UInt8 = 0
+        for byte in path {
+            switch byte {
+            case UInt8(ascii: "%"), 0: return false
+            case UInt8(ascii: "."), UInt8(ascii: "/"): if previous == UInt8(ascii: "/") { return false }
+            default: break
+            }
+            previous = byte
+        }
+        return true
     }
 }

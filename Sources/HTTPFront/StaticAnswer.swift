@@ -1,82 +1,103 @@
-import NIOCore
+/// What a static request asks for, whatever HTTP version carried it: the method and the
+/// header fields the static responder reads.
+public struct StaticRequest: Sendable {
+    public var isHead: Bool
+    /// The path as sent (percent-encoded) and the query, for a redirect's Location.
+    public var rawPath: Substring
+    public var query: Substring
+    public var ifMatch: String?
+    public var ifNoneMatch: String?
+    public var ifModifiedSince: String?
+    public var ifUnmodifiedSince: String?
+    public var range: String?
+    public var ifRange: String?
+    public var acceptEncoding: String?
 
-#if canImport(Glibc)
-import Glibc
-#endif
+    public init(isHead: Bool, rawPath: Substring, query: Substring = "") {
+        self.isHead = isHead
+        self.rawPath = rawPath
+        self.query = query
+    }
 
-/// A static route's answer to one request, independent of the HTTP version that carries it.
-///
-/// HTTP/2 uses this; the HTTP/1 handler still has its own copy of the same rules in
-/// HTTPConnectionHandler+Static.swift (ETag form, If-None-Match over If-Modified-Since,
-/// the immutable Cache-Control, the redirect of a directory without its slash). Both are
-/// meant to give way to one shared static responder.
-struct StaticAnswer {
-    enum Body {
+    /// Keeps `value` if `name` is one of the fields the responder reads (any case; a
+    /// repeated field is joined with ", " as RFC 9110 §5.3 allows for list fields).
+    public mutating func take(name: String, value: String) {
+        func set(_ field: inout String?) { field = field.map { $0 + ", " + value } ?? value }
+        let utf8 = name.utf8
+        switch utf8.count {
+        case 5 where utf8.equalsIgnoringCase("range"): set(&range)
+        case 8 where utf8.equalsIgnoringCase("if-match"): set(&ifMatch)
+        case 8 where utf8.equalsIgnoringCase("if-range"): ifRange = value
+        case 13 where utf8.equalsIgnoringCase("if-none-match"): set(&ifNoneMatch)
+        case 15 where utf8.equalsIgnoringCase("accept-encoding"): set(&acceptEncoding)
+        case 17 where utf8.equalsIgnoringCase("if-modified-since"): ifModifiedSince = value
+        case 19 where utf8.equalsIgnoringCase("if-unmodified-since"): ifUnmodifiedSince = value
+        default: break
+        }
+    }
+}
+
+extension String.UTF8View {
+    /// Compares with a lowercase ASCII `other`, ignoring the case of this view's letters.
+    func equalsIgnoringCase(_ other: StaticString) -> Bool {
+        guard count == other.utf8CodeUnitCount else { return false }
+        var i = 0
+        let base = other.utf8Start
+        for byte in self {
+            let lowered = byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
+            if lowered != base[i] { return false }
+            i += 1
+        }
+        return true
+    }
+}
+
+/// The response to a static request, as data: status, header fields and what the body is.
+/// The HTTP/1 writer (and later the HTTP/2 one) only carries it out.
+public struct StaticAnswer: Sendable {
+    /// A piece of a body: bytes, or a region of an open file (sent with sendfile).
+    public enum Chunk: Sendable {
+        case bytes(String)
+        case file(OpenFile, offset: Int64, length: Int64)
+    }
+
+    public enum Body: Sendable {
         case none
-        case bytes(ByteBuffer)
-        /// `length` bytes of `fd` from `offset`; the receiver closes `fd`.
-        case file(fd: Int32, offset: Int64, length: Int64)
+        /// berth's own HTML page for the status (the writer renders it and sets its length).
+        case errorPage
+        case bytes(String)
+        case file(OpenFile, offset: Int64, length: Int64)
+        /// `multipart/byteranges`: part headers as bytes between file regions.
+        case parts([Chunk])
     }
 
-    var status: Int
-    var headers: [(name: String, value: String)]
-    var body: Body
+    public var status: Int
+    /// Header fields other than Date, Server and connection management. Content-Length is
+    /// included for every body but `errorPage`.
+    public var headers: [(name: String, value: String)]
+    public var body: Body
+    /// No file answers the request (missing, or a directory without index file): a route's
+    /// fallback app gets it instead.
+    public var noFile = false
 
-    /// Looks `relative` up in `site` and answers a GET or HEAD for it. `field` returns a
-    /// request header by lowercase name; `rawPath` and `query` are the request target's.
-    static func answer(
-        site: StaticSite, relative: String, isHEAD: Bool, rawPath: Substring, query: Substring,
-        field: (String) -> String?
-    ) -> StaticAnswer {
-        switch site.lookup(relative) {
-        case .notFound:
-            return page(404)
-        case .forbidden:
-            return page(403)
-        case .redirectToDirectory:
-            let location = String(rawPath) + "/" + (query.isEmpty ? "" : "?" + query)
-            var answer = page(301)
-            answer.headers.append(("location", location))
-            return answer
-        case .file(let fd, let size, let mtime, let path):
-            // nginx's ETag form: hex mtime and hex size.
-            let etag = "\"\(String(mtime, radix: 16))-\(String(size, radix: 16))\""
-            var headers: [(name: String, value: String)] = [("last-modified", HTTPDate.imf(mtime)), ("etag", etag)]
-            if site.immutable { headers.append(("cache-control", "public, max-age=31536000, immutable")) }
-            if notModified(field, etag: etag, mtime: mtime) {
-                close(fd)
-                return StaticAnswer(status: 304, headers: headers, body: .none)
-            }
-            headers.append(("content-type", MIMETypes.contentType(forPath: path)))
-            headers.append(("content-length", String(size)))
-            if isHEAD || size == 0 {
-                close(fd)
-                return StaticAnswer(status: 200, headers: headers, body: .none)
-            }
-            return StaticAnswer(status: 200, headers: headers, body: .file(fd: fd, offset: 0, length: size))
+    public init(status: Int, headers: [(name: String, value: String)] = [], body: Body = .none) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// Whether the body includes a file region (sent with sendfile).
+    public var sendsFile: Bool {
+        switch body {
+        case .file(_, _, let length): return length > 0
+        case .parts: return true
+        case .none, .errorPage, .bytes: return false
         }
     }
 
-    /// berth's own HTML page for `status`.
-    static func page(_ status: Int) -> StaticAnswer {
-        let html = ErrorPage.html(status: status, reason: ErrorPage.reasonPhrase(status))
-        return StaticAnswer(
-            status: status,
-            headers: [("content-type", "text/html; charset=utf-8"), ("content-length", String(html.utf8.count))],
-            body: .bytes(ByteBuffer(string: html)))
-    }
-
-    /// RFC 9110 §13.2.2: If-None-Match wins over If-Modified-Since.
-    private static func notModified(_ field: (String) -> String?, etag: String, mtime: Int) -> Bool {
-        if let inm = field("if-none-match") {
-            return inm.split(separator: ",").contains { tag in
-                let trimmed = tag.trimmingSpaces()
-                return trimmed == "*" || trimmed == etag || trimmed == "W/" + etag
-            }
-        }
-        if let ims = field("if-modified-since"), let since = HTTPDate.parse(ims) {
-            return mtime <= since
-        }
-        return false
+    /// The first value of `name` (case-insensitive); for tests and logs.
+    public func header(_ name: String) -> String? {
+        let lower = name.lowercased()
+        return headers.first { $0.name.lowercased() == lower }?.value
     }
 }

@@ -31,8 +31,9 @@ public enum Descriptors {
     /// Writes all of `text` to `fd` (a log or a terminal), retrying EINTR and short writes;
     /// stops quietly on any other error: a log line must never take the server down.
     public static func writeAll(_ fd: Int32, _ text: String) {
-        var bytes = Array(text.utf8)
-        bytes.withUnsafeMutableBytes { raw in
+        var text = text
+        // The string's own UTF-8 storage, not a copy: this runs for every access log line.
+        text.withUTF8 { raw in
             var offset = 0
             while offset < raw.count {
                 let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)

@@ -73,7 +73,7 @@ final class Stack: Sendable {
         case .stdout: front.accessLog = HTTPFront.AccessLog.standardOutput()
         case .file(let path): front.accessLog = try HTTPFront.AccessLog.file(path)
         }
-        front.route = Stack.router(config: config, pools: pools, devStatic: devStatic)
+        front.route = Stack.router(config: config, pools: pools, devStatic: mode == .dev ? devStatic : nil)
         server = HTTPServer(group: group, configuration: front)
     }
 
@@ -142,14 +142,23 @@ final class Stack: Sendable {
     /// Maps a request path to its target: dev static files first, then the config's routes.
     private static func router(
         config: BerthConfig, pools: [String: WorkerPool],
-        devStatic: NIOLockedValueBox<(prefix: String, site: StaticSite)?>
+        devStatic: NIOLockedValueBox<(prefix: String, site: StaticSite)?>?
     ) -> @Sendable (String) -> HTTPFront.RouteTarget? {
         var targets: [Route: HTTPFront.RouteTarget] = [:]
         for route in config.routes.routes {
             switch route.target {
             case .static(let files):
-                let site = StaticSite(roots: [files.root], indexFiles: files.index, immutable: files.immutable)
-                targets[route] = .staticFiles(site, prefix: route.path)
+                var options = staticOptions(config.server)
+                options.indexFiles = files.index
+                options.immutable = files.immutable
+                options.cacheControl = files.cacheControl
+                options.expires = files.expires
+                options.autoindex = files.autoindex
+                options.followSymlinks = files.followSymlinks
+                options.precompressed = files.precompressed
+                options.types = files.types
+                options.fallback = files.fallback.flatMap { pools[$0] }
+                targets[route] = .staticFiles(StaticSite(roots: [files.root], options: options), prefix: route.path)
             case .app(let name):
                 if let pool = pools[name] { targets[route] = .app(pool, prefix: route.path) }
             }
@@ -157,11 +166,19 @@ final class Stack: Sendable {
         let table = config.routes
         let frozen = targets
         return { path in
-            if let dev = devStatic.withLockedValue({ $0 }), path.hasPrefix(dev.prefix) {
+            if let dev = devStatic?.withLockedValue({ $0 }), path.hasPrefix(dev.prefix) {
                 return .staticFiles(dev.site, prefix: dev.prefix)
             }
             return table.match(path: path).flatMap { frozen[$0] }
         }
+    }
+
+    /// The static file options every static site shares (the open-file cache).
+    private static func staticOptions(_ server: ServerSettings) -> StaticOptions {
+        var options = StaticOptions()
+        options.cacheEntries = server.openFileCache
+        options.cacheValidity = server.openFileCacheValid
+        return options
     }
 
     /// Starts every pool and waits until their workers are ready. In serve mode, an app
@@ -217,7 +234,10 @@ final class Stack: Sendable {
     private static func learnDevStatic(_ facts: ByteBuffer, into box: NIOLockedValueBox<(prefix: String, site: StaticSite)?>) {
         guard let facts = ReadyFacts(facts), let url = facts.staticURL, url.hasPrefix("/"), !facts.staticDirs.isEmpty else { return }
         let prefix = url.hasSuffix("/") ? url : url + "/"
-        box.withLockedValue { $0 = (prefix, StaticSite(roots: facts.staticDirs)) }
+        // Dev mode: files change under the developer's hands; look them up every time.
+        var options = StaticOptions()
+        options.cacheEntries = 0
+        box.withLockedValue { $0 = (prefix, StaticSite(roots: facts.staticDirs, options: options)) }
     }
 }
 

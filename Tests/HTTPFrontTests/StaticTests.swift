@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Testing
 
 @testable import HTTPFront
@@ -67,11 +68,56 @@ final class StaticTests {
         #expect(statusLine(try get("/files/..%2f..%2fetc/passwd")) == "HTTP/1.1 400 Bad Request")
     }
 
+    @Test func forbiddenAndRangesKeepTheConnection() throws {
+        let front = try FrontHarness(configuration: FrontConfiguration(route: { [site] p in
+            p.hasPrefix("/files/") ? .staticFiles(site, prefix: "/files/") : nil
+        }))
+        let out = try front.exchange(
+            "GET /files/empty/ HTTP/1.1\r\nHost: h\r\n\r\n"
+                + "GET /files/a.txt HTTP/1.1\r\nHost: h\r\nRange: bytes=50-\r\n\r\n"
+                + "HEAD /files/a.txt HTTP/1.1\r\nHost: h\r\nRange: bytes=0-3\r\n\r\n")
+        #expect(out.contains("HTTP/1.1 403 Forbidden"))
+        #expect(out.contains("HTTP/1.1 416 Range Not Satisfiable"))
+        #expect(out.contains("Content-Range: bytes */10"))
+        #expect(out.contains("HTTP/1.1 206 Partial Content"))
+        #expect(out.contains("Content-Range: bytes 0-3/10"))
+        #expect(!out.contains("Connection: close"))
+        #expect(!out.hasSuffix("bytes>"))  // HEAD: no body
+        #expect(front.isActive)
+    }
+
+    @Test func pipelinedResponsesAreFlushedTogether() throws {
+        let front = try FrontHarness(configuration: FrontConfiguration(route: { [site] p in
+            p.hasPrefix("/files/") ? .staticFiles(site, prefix: "/files/") : nil
+        }))
+        let counter = FlushCounter()
+        try front.channel.pipeline.syncOperations.addHandler(counter, position: .first)
+        let one = "GET /files/a.txt HTTP/1.1\r\nHost: h\r\n\r\n"
+        let out = try front.exchange(String(repeating: one, count: 5) + "GET /files/missing HTTP/1.1\r\nHost: h\r\n\r\n")
+        #expect(out.components(separatedBy: "HTTP/1.1 200 OK").count == 6)
+        #expect(out.contains("HTTP/1.1 404 Not Found"))
+        #expect(counter.flushes == 1)
+        // A lone request is flushed too.
+        #expect(try front.exchange(one).hasSuffix("<file 10 bytes>"))
+        #expect(counter.flushes == 2)
+    }
+
     @Test func requestTargetNormalization() throws {
         #expect(try RequestTarget("/a/./b//c/../d?x=1#f").normalizedPath == "/a/b/d")
         #expect(try RequestTarget("/a/b/").normalizedPath == "/a/b/")
         #expect(try RequestTarget("http://host:8000/p?q").normalizedPath == "/p")
         #expect(try RequestTarget("/p?q=1#frag").query == "q=1")
         #expect(throws: RequestTarget.Problem.self) { try RequestTarget("/a/../../b") }
+    }
+}
+
+/// Counts the flushes that reach the socket end of the pipeline.
+final class FlushCounter: ChannelOutboundHandler, @unchecked Sendable {
+    typealias OutboundIn = Any
+    var flushes = 0
+
+    func flush(context: ChannelHandlerContext) {
+        flushes += 1
+        context.flush()
     }
 }
