@@ -36,6 +36,8 @@ public struct AppConfig: Sendable, Hashable {
     public var timeout = 0.0
     /// Requests that may wait for a free worker before new ones get 503.
     public var queueSize = 0
+    /// Requests one worker may hold at once; 1 turns batching off.
+    public var inFlight = 1
     /// Extra environment variables for the workers.
     public var env: [String: String] = [:]
     /// The container each worker runs in, from `[app.NAME.isolation]`.
@@ -94,6 +96,9 @@ public struct AppConfig: Sendable, Hashable {
         Setting(
             "queue_size", .integer(0...1_000_000), \.queueSize, default: 1024,
             "Requests that may wait for a free worker; more get 503."),
+        Setting(
+            "in_flight", .integer(1...64), \.inFlight, serve: 16, dev: 1,
+            "Requests written to one worker at a time; it answers them in order, replies batched. A worker whose current request runs long takes no more, and the ones behind it go to other workers. 1 turns batching off."),
         Setting(
             "env", .environment, \.env, default: [:],
             "Extra environment variables for the workers (strings only)."),

@@ -44,7 +44,11 @@ extension WorkerPool {
                 Descriptors.close(parent)
                 throw error
             }
-            worker = Worker(id: id, generation: generation, pid: launched.pid, startedAt: started)
+            worker = Worker(
+                id: id, generation: generation, pid: launched.pid, startedAt: started,
+                window: WorkerWindow(
+                    limit: configuration.window, slowAfter: configuration.slowAfter,
+                    reclaimAfter: configuration.reclaimAfter))
             worker.resources = launched.resources
             parentFD = parent
         } catch {
@@ -94,29 +98,21 @@ extension WorkerPool {
         }
     }
 
-    /// A worker finished a request or booted: give it the next queued request, or park it.
+    /// A worker answered all it held, or booted: it takes queued requests, or waits.
     func workerAvailable(_ worker: Worker) {
         if worker.generation != generation {
             retire(worker)
             return
         }
-        if let exchange = queue.popFirst() {
-            dispatch(exchange, to: worker)
-            return
-        }
         worker.state = .idle
-        if stopping {
-            drainIfStopping()
-        } else {
-            idle.append(worker)
-        }
+        pumpQueue()
+        if stopping { drainIfStopping() }
     }
 
     /// Asks a worker to stop once it is idle (STOP frame); it exits by itself.
     func retire(_ worker: Worker) {
         worker.state = .stopping
         worker.retiring = true
-        idle.removeAll { $0 === worker }
         guard let channel = worker.channel else {
             Processes.signal(worker.pid, SIGTERM)
             return
@@ -130,15 +126,24 @@ extension WorkerPool {
         Processes.signal(worker.pid, SIGKILL)
     }
 
-    /// The worker's socket closed: it is gone, or going. Its request fails with 502.
+    /// The worker's socket closed: it is gone, or going. The request it ran fails with
+    /// 502; the ones waiting behind it never reached the app and go to other workers.
     func workerDisconnected(_ worker: Worker) {
-        if case .busy(let exchange) = worker.state {
-            exchange.fail(.workerDied(reason: "\(worker.label) exited while handling the request"))
+        let (running, unstarted) = worker.window.removeAll()
+        if let running {
+            running.fail(.workerDied(reason: "\(worker.label) exited while handling the request"))
+            running.worker = nil
+        }
+        for exchange in unstarted.reversed() {
             exchange.worker = nil
+            if !exchange.finished && !exchange.cancelled { queue.prepend(exchange) }
         }
         if case .dead = worker.state {} else { worker.state = .dead }
-        idle.removeAll { $0 === worker }
         worker.channel = nil
+        if !unstarted.isEmpty {
+            logger.info("\(worker.label): \(unstarted.count) requests it had not started go to other workers")
+            pumpQueue()
+        }
         // A worker whose socket closed is exiting; one that lingers is killed.
         if worker.exitStatus == nil {
             loop.scheduleTask(in: .seconds(2)) {
@@ -222,10 +227,7 @@ extension WorkerPool {
     /// have exited, complete the stop.
     func drainIfStopping() {
         guard stopping else { return }
-        while let exchange = queue.first, idle.isEmpty == false {
-            _ = queue.popFirst()
-            dispatch(exchange, to: idle.removeLast())
-        }
+        pumpQueue()
         if queue.isEmpty && !workers.contains(where: { $0.isBusy }) {
             for worker in workers {
                 switch worker.state {
@@ -233,7 +235,10 @@ extension WorkerPool {
                 default: break
                 }
             }
-            idle.removeAll()
+        }
+        if workers.isEmpty {
+            // Killed at the end of the grace period with requests not yet started.
+            while let exchange = queue.popFirst() { exchange.fail(.shuttingDown) }
         }
         if workers.isEmpty, let promise = stopPromise {
             stopPromise = nil
@@ -249,4 +254,12 @@ extension Worker {
         default: return false
         }
     }
+
+    var isIdle: Bool {
+        if case .idle = state { return true }
+        return false
+    }
+
+    /// Ready and not asked to stop: it may be given requests.
+    var acceptsRequests: Bool { isReadyOrBusy && !retiring }
 }

@@ -4,6 +4,7 @@ import Container
 import Foundation
 import Gateway
 import HTTPFront
+import LinuxSystem
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -28,7 +29,7 @@ final class Stack: Sendable {
         var logger = Logger(label: "berth")
         logger.logLevel = ProcessInfo.processInfo.environment["BERTH_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         self.logger = logger
-        group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        group = MultiThreadedEventLoopGroup(numberOfThreads: Processes.usableCoreCount(machineCount: System.coreCount))
 
         let workerPath = try WorkerLocation.pythonPath()
         var pools: [String: WorkerPool] = [:]
@@ -59,7 +60,7 @@ final class Stack: Sendable {
             let poolConfiguration = PoolConfiguration(
                 name: app.name, workers: app.workers, command: command, environment: environment,
                 workingDirectory: app.chdir, requestTimeout: app.timeout, queueSize: app.queueSize,
-                bootFailurePolicy: mode == .dev ? .waitForReload : .fatal)
+                bootFailurePolicy: mode == .dev ? .waitForReload : .fatal, window: app.inFlight)
             pools[app.name] = WorkerPool(
                 configuration: poolConfiguration, launcher: launcher, loop: group.next(), logger: logger)
         }

@@ -18,4 +18,8 @@ int berth_spawn(const char *path, char *const argv[], char *const envp[], int ch
 /// symlink — with EXDEV. Returns the new fd, or -errno.
 int berth_open_beneath(int dir_fd, const char *path, int flags);
 
+/// The number of CPUs this thread may run on (sched_getaffinity; CPU_COUNT is a macro
+/// Swift cannot import), or -1.
+int berth_usable_cpus(void);
+
 #endif
