@@ -38,6 +38,8 @@ public struct AppConfig: Sendable, Hashable {
     public var queueSize = 0
     /// Requests one worker may hold at once; 1 turns batching off.
     public var inFlight = 1
+    /// Import the app once in a zygote and fork workers from it.
+    public var preload = false
     /// Extra environment variables for the workers.
     public var env: [String: String] = [:]
     /// The container each worker runs in, from `[app.NAME.isolation]`.
@@ -99,6 +101,9 @@ public struct AppConfig: Sendable, Hashable {
         Setting(
             "in_flight", .integer(1...64), \.inFlight, serve: 16, dev: 1,
             "Requests written to one worker at a time; it answers them in order, replies batched. A worker whose current request runs long takes no more, and the ones behind it go to other workers. 1 turns batching off."),
+        Setting(
+            "preload", .boolean, \.preload, default: false,
+            "Import the app once in a zygote process and fork each worker from it: workers start in milliseconds and share the app's memory copy-on-write. A reload starts a fresh zygote. Not yet with isolation."),
         Setting(
             "env", .environment, \.env, default: [:],
             "Extra environment variables for the workers (strings only)."),

@@ -124,6 +124,7 @@ public final class WorkerPool: AppService, @unchecked Sendable {
         onLoop { pool in
             pool.generation += 1
             pool.bootError = nil
+            pool.launcher.reload()
             pool.crashTimes.removeAll()
             pool.logger.info("reloading: starting generation \(pool.generation)")
             for worker in pool.workers where worker.generation < pool.generation {

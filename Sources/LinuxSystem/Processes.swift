@@ -44,6 +44,13 @@ public enum Processes {
         return allowed > 0 ? min(allowed, machineCount) : machineCount
     }
 
+    /// Makes this process the reaper of its orphaned descendants (PR_SET_CHILD_SUBREAPER),
+    /// so that a process a child forks can be waited for here once its parent exits.
+    public static func becomeChildSubreaper() throws(SystemError) {
+        let rc = berth_become_child_subreaper()
+        if rc != 0 { throw SystemError(call: "prctl(PR_SET_CHILD_SUBREAPER)", errno: -rc) }
+    }
+
     /// Sends `signal` to `pid`; a process that is already gone is not an error.
     public static func signal(_ pid: pid_t, _ signal: Int32) {
         _ = Glibc.kill(pid, signal)

@@ -18,6 +18,8 @@ final class Stack: Sendable {
     let pools: [String: WorkerPool]
     /// The container launchers, cleaned up (cgroups, staging roots) after the pools stop.
     let containerLaunchers: [ContainerLauncher]
+    /// Preloading apps' zygotes, stopped after the pools.
+    let zygoteLaunchers: [ZygoteLauncher]
     let server: HTTPServer
     let logger: Logger
     /// Dev mode: Django's static URL and finder directories, learned from READY facts.
@@ -34,6 +36,7 @@ final class Stack: Sendable {
         let workerPath = try WorkerLocation.pythonPath()
         var pools: [String: WorkerPool] = [:]
         var containerLaunchers: [ContainerLauncher] = []
+        var zygoteLaunchers: [ZygoteLauncher] = []
         for app in config.apps {
             let python = try PythonInterpreter.resolve(explicit: app.python ?? config.python, appDirectory: app.chdir)
             // The config's `env` gives defaults; berth's own environment overrides them
@@ -49,7 +52,15 @@ final class Stack: Sendable {
             case .django(let settings): command += ["--django", settings]
             }
             let launcher: WorkerLauncher
-            if app.isolation.enabled {
+            if app.preload {
+                guard !app.isolation.enabled else {
+                    throw StackError(description: "app '\(app.name)': preload does not work with isolation yet; set [app.\(app.name).isolation] enabled = false (or --no-isolate), or preload = false")
+                }
+                let zygote = try ZygoteLauncher(starter: ProcessLauncher())
+                zygote.log = { [logger, name = app.name] line in logger.warning("\(line)", metadata: ["app": "\(name)"]) }
+                zygoteLaunchers.append(zygote)
+                launcher = zygote
+            } else if app.isolation.enabled {
                 let containerLauncher = try Stack.containerLauncher(for: app, python: python, workerPath: workerPath)
                 containerLaunchers.append(containerLauncher)
                 launcher = containerLauncher
@@ -66,6 +77,7 @@ final class Stack: Sendable {
         }
         self.pools = pools
         self.containerLaunchers = containerLaunchers
+        self.zygoteLaunchers = zygoteLaunchers
 
         var front = FrontConfiguration(route: { _ in nil })
         front.maxHeaderSize = config.server.maxHeaderSize
@@ -173,6 +185,7 @@ final class Stack: Sendable {
         for pool in pools.values {
             _ = try? await pool.shutdown(grace: 2).get()
         }
+        for launcher in zygoteLaunchers { launcher.shutdown() }
         for launcher in containerLaunchers { launcher.shutdown() }
         try? await group.shutdownGracefully()
     }
@@ -182,6 +195,11 @@ final class Stack: Sendable {
         let prefix = url.hasSuffix("/") ? url : url + "/"
         box.withLockedValue { $0 = (prefix, StaticSite(roots: facts.staticDirs)) }
     }
+}
+
+/// The config asks for something the stack cannot build.
+struct StackError: Error, CustomStringConvertible {
+    var description: String
 }
 
 /// The parts of a worker's READY facts that berth acts on.

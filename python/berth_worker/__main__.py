@@ -1,4 +1,4 @@
-"""Command line: python -m berth_worker --fd 3 (--app M:C | --django SETTINGS) [--chdir DIR]."""
+"""Command line: python -m berth_worker --fd 3 (--app M:C | --django SETTINGS) [--chdir DIR] [--zygote]."""
 
 import argparse
 import gc
@@ -8,7 +8,7 @@ import signal
 import socket
 import sys
 
-from . import loader
+from . import loader, zygote
 from .protocol import (READY, BOOT_ERROR, VERSION, Connection, GatewayGone,
                        ProtocolError, frame, text_frame)
 from .worker import Worker
@@ -23,6 +23,8 @@ def parse_args(argv):
     what.add_argument('--app', metavar='MODULE:CALLABLE')
     what.add_argument('--django', metavar='SETTINGS_MODULE')
     p.add_argument('--chdir', metavar='DIR', help='chdir here and put it first on sys.path')
+    p.add_argument('--zygote', action='store_true',
+                   help='import the app once, then fork a worker per FORK command (preload)')
     return p.parse_args(argv)
 
 
@@ -71,6 +73,8 @@ def main(argv=None):
             except GatewayGone:
                 pass
             return 3
+        if args.zygote:
+            return zygote.serve(sock, app, facts)
         conn.sendall(frame(READY, json.dumps(facts, default=str).encode()))
         # The app's modules live as long as the worker: keep the collector
         # from rescanning them on every full collection.

@@ -16,6 +16,7 @@ BODY_END = 0x03
 RECLAIM = 0x04
 PING = 0x10
 STOP = 0x11
+FORK = 0x12      # to a zygote, with a socket end attached (SCM_RIGHTS)
 
 # Worker -> gateway
 READY = 0x20
@@ -26,6 +27,7 @@ RESPONSE_END = 0x24
 APP_ERROR = 0x25
 PONG = 0x26
 SKIPPED = 0x27
+FORKED = 0x28    # from a zygote: the new worker's pid
 
 # Flags
 HAS_BODY = 0x01  # on REQUEST
