@@ -49,6 +49,10 @@ public struct AppConfig: Sendable, Hashable {
     /// A path a reload's first new worker must answer (GET, status below 500) before the
     /// old workers retire; nil: the new workers' successful import is the check.
     public var healthPath: String?
+    /// Requests one worker may hold at once; 1 turns batching off.
+    public var inFlight = 1
+    /// Import the app once in a zygote and fork workers from it.
+    public var preload = false
     /// Extra environment variables for the workers.
     public var env: [String: String] = [:]
     /// The container each worker runs in, from `[app.NAME.isolation]`.
@@ -131,6 +135,12 @@ public struct AppConfig: Sendable, Hashable {
                 }
                 app.healthPath = s
             }),
+        Setting(
+            "in_flight", .integer(1...64), \.inFlight, serve: 16, dev: 1,
+            "Requests written to one worker at a time; it answers them in order, replies batched. A worker whose current request runs long takes no more, and the ones behind it go to other workers. 1 turns batching off."),
+        Setting(
+            "preload", .boolean, \.preload, default: false,
+            "Import the app once in a zygote process and fork each worker from it: workers start in milliseconds and share the app's memory copy-on-write. A reload starts a fresh zygote. Not yet with isolation."),
         Setting(
             "env", .environment, \.env, default: [:],
             "Extra environment variables for the workers (strings only)."),

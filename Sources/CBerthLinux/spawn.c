@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "CBerthLinux.h"
 
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 
@@ -40,4 +41,11 @@ int berth_spawn(const char *path, char *const argv[], char *const envp[], int ch
     posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&actions);
     return rc;
+}
+
+int berth_usable_cpus(void) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) return -1;
+    return CPU_COUNT(&set);
 }

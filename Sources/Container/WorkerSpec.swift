@@ -66,4 +66,11 @@ public final class WorkerResources: Sendable {
 /// processes; the isolation work adds a launcher that makes a container first.
 public protocol WorkerLauncher: Sendable {
     func launch(_ spec: WorkerSpec) throws -> LaunchedWorker
+    /// The app's code changed (a reload): workers launched from now on must run it. A
+    /// launcher that keeps a pre-imported app (preload) drops it.
+    func reload()
+}
+
+extension WorkerLauncher {
+    public func reload() {}
 }

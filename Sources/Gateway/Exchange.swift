@@ -1,7 +1,8 @@
 import AppExchange
 import NIOCore
 
-/// One request on its way through the pool: queued, then on a worker, then finished.
+/// One request on its way through the pool: queued, then on a worker (waiting in its
+/// window, then running), then finished.
 ///
 /// The front calls the `AppExchangeHandle` methods from its own event loop; each hops to
 /// the pool's loop, where all other state lives. `execute` keeps their order.
@@ -20,8 +21,9 @@ final class Exchange: AppExchangeHandle, @unchecked Sendable {
     var responseStarted = false
     /// The response side is over: ended, failed, or the client is gone.
     var finished = false
+    /// The queue wait limit (`queue_timeout`) while the request waits for a worker.
+    var queueTimer: Scheduled<Void>?
     var cancelled = false
-    var timeoutTask: Scheduled<Void>?
 
     init(request: AppRequest, writer: AppResponseWriter, pool: WorkerPool) {
         self.request = request
@@ -50,7 +52,6 @@ final class Exchange: AppExchangeHandle, @unchecked Sendable {
     func fail(_ failure: AppFailure) {
         guard !finished else { return }
         finished = true
-        timeoutTask?.cancel()
         if !cancelled { writer.responseFailed(failure, responseStarted: responseStarted) }
     }
 }

@@ -76,10 +76,10 @@ extension WorkerPool {
         func seconds(since start: NIODeadline) -> Double { Double((now - start).nanoseconds) / 1e9 }
         let workerStatuses = workers.map { worker -> PoolStatus.WorkerStatus in
             var current: PoolStatus.CurrentRequest?
-            if case .busy(let exchange) = worker.state {
+            if let exchange = worker.window.head {
                 current = PoolStatus.CurrentRequest(
                     id: exchange.request.requestID, method: exchange.request.method, path: exchange.request.path,
-                    ageSeconds: worker.life.requestStartedAt.map(seconds(since:)) ?? 0)
+                    ageSeconds: seconds(since: worker.window.headSince))
             }
             return PoolStatus.WorkerStatus(
                 id: worker.id, pid: worker.pid, pythonPID: worker.life.pythonPID, generation: worker.generation,

@@ -7,8 +7,10 @@ final class Worker: @unchecked Sendable {
     enum State {
         /// Spawned, waiting for READY.
         case booting
+        /// Ready, holding no request.
         case idle
-        case busy(Exchange)
+        /// Holding requests: `window` has them.
+        case busy
         /// Sent STOP; it exits when done.
         case stopping
         case dead
@@ -20,6 +22,12 @@ final class Worker: @unchecked Sendable {
     let startedAt: NIODeadline
     var channel: Channel?
     var state: State = .booting
+    /// The requests written to it, in the order it answers them.
+    var window: WorkerWindow<Exchange>
+    /// Frames were written to its channel and await the pool's end-of-batch flush.
+    var needsFlush = false
+    /// Reading from it is off (response backpressure from a slow client).
+    var readingPaused = false
     /// The text of a BOOT_ERROR frame, when the app failed to import.
     var bootError: String?
     /// It sent READY at some point (a worker that exits before that failed to boot).
@@ -30,23 +38,23 @@ final class Worker: @unchecked Sendable {
     var resources: WorkerResources?
     /// Set once the process has been reaped.
     var exitStatus: ExitStatus?
+    /// Set once its exit was acted on (after its socket was drained).
+    var exitHandled = false
     /// Requests served, recycling, stack pipe: the supervisor's bookkeeping.
     var life = WorkerLife()
 
     /// `startedAt`: when the launch began (a container's setup happens inside the launch).
-    init(id: Int, generation: Int, pid: Int32, startedAt: NIODeadline) {
+    init(id: Int, generation: Int, pid: Int32, startedAt: NIODeadline, window: WorkerWindow<Exchange>) {
         self.id = id
         self.generation = generation
         self.pid = pid
         self.startedAt = startedAt
+        self.window = window
     }
 
     var label: String { "worker \(id) (pid \(pid))" }
 
-    var isBusy: Bool {
-        if case .busy = state { return true }
-        return false
-    }
+    var isBusy: Bool { !window.isEmpty }
 }
 
 /// The channel handler on the gateway's end of a worker's socketpair: passes frames and

@@ -8,6 +8,7 @@ public struct WorkerFrame: Sendable, Equatable {
         case request = 0x01
         case body = 0x02
         case bodyEnd = 0x03
+        case reclaim = 0x04
         case ping = 0x10
         case stop = 0x11
         // worker → gateway
@@ -18,6 +19,7 @@ public struct WorkerFrame: Sendable, Equatable {
         case responseEnd = 0x24
         case appError = 0x25
         case pong = 0x26
+        case skipped = 0x27
     }
 
     /// REQUEST: BODY frames follow.

@@ -8,7 +8,7 @@ extension WorkerPool {
         queue.append(exchange)
         let wait = configuration.queueTimeout
         guard wait > 0 else { return }
-        exchange.timeoutTask = loop.scheduleTask(in: .nanoseconds(Int64(wait * 1e9))) { [self] in
+        exchange.queueTimer = loop.scheduleTask(in: .nanoseconds(Int64(wait * 1e9))) { [self] in
             queueWaitExpired(exchange, seconds: wait)
         }
     }
@@ -16,8 +16,8 @@ extension WorkerPool {
     /// The next queued request, its queue timer stopped.
     func dequeue() -> Exchange? {
         let exchange = queue.popFirst()
-        exchange?.timeoutTask?.cancel()
-        exchange?.timeoutTask = nil
+        exchange?.queueTimer?.cancel()
+        exchange?.queueTimer = nil
         return exchange
     }
 

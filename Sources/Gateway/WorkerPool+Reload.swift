@@ -35,6 +35,8 @@ extension WorkerPool {
             pool.pending?.deadline = pool.loop.scheduleTask(in: .nanoseconds(Int64(seconds * 1e9))) {
                 pool.reloadFailed("the new workers were not ready within \(seconds) s")
             }
+            // A preload zygote imports the new code for the new generation's workers.
+            pool.launcher.reload()
             pool.logger.info("reload: starting generation \(pool.generation + 1) beside the serving one")
             pool.reconcile()
         }
@@ -52,8 +54,9 @@ extension WorkerPool {
             pool.generation = pending.generation
             pool.bootError = nil
             pool.crashTimes.removeAll()
-            for worker in pool.idle { pool.retire(worker) }
-            pool.idle.removeAll()
+            for worker in pool.workers where worker.generation < pool.generation {
+                if case .idle = worker.state { pool.retire(worker) }
+            }
             for worker in pending.standby { pool.workerAvailable(worker) }
             pool.logger.info("reload: generation \(pool.generation) serves; \(old.count) old worker(s) retire after their requests")
             pool.reconcile()

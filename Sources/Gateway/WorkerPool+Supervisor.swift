@@ -44,7 +44,11 @@ extension WorkerPool {
                 Descriptors.close(parent)
                 throw error
             }
-            worker = Worker(id: id, generation: spawnGeneration, pid: launched.pid, startedAt: started)
+            worker = Worker(
+                id: id, generation: spawnGeneration, pid: launched.pid, startedAt: started,
+                window: WorkerWindow(
+                    limit: configuration.window, slowAfter: configuration.slowAfter,
+                    reclaimAfter: configuration.reclaimAfter))
             worker.resources = launched.resources
             worker.life.limits = configuration.recycle.limits(using: &random)
             parentFD = parent
@@ -97,10 +101,9 @@ extension WorkerPool {
         }
     }
 
-    /// A worker finished a request or booted: give it the next queued request, or park it.
+    /// A worker answered all it held, or booted: it takes queued requests, or waits.
     func workerAvailable(_ worker: Worker) {
         if worker.life.timedOut { return }  // being killed
-        if worker.isBusy { requestDone(on: worker) }
         if let pending, worker.generation == pending.generation {
             standbyAvailable(worker)
             return
@@ -109,23 +112,15 @@ extension WorkerPool {
             retire(worker)
             return
         }
-        if let exchange = dequeue() {
-            dispatch(exchange, to: worker)
-            return
-        }
         worker.state = .idle
-        if stopping {
-            drainIfStopping()
-        } else {
-            idle.append(worker)
-        }
+        pumpQueue()
+        if stopping { drainIfStopping() }
     }
 
     /// Asks a worker to stop once it is idle (STOP frame); it exits by itself.
     func retire(_ worker: Worker) {
         worker.state = .stopping
         worker.retiring = true
-        idle.removeAll { $0 === worker }
         guard let channel = worker.channel else {
             Processes.signal(worker.pid, SIGTERM)
             return
@@ -139,17 +134,28 @@ extension WorkerPool {
         Processes.signal(worker.pid, SIGKILL)
     }
 
-    /// The worker's socket closed: it is gone, or going. Its request fails with 502.
+    /// The worker's socket closed: it is gone, or going. The request it ran fails with
+    /// 502; the ones waiting behind it never reached the app and go to other workers.
     func workerDisconnected(_ worker: Worker) {
-        if case .busy(let exchange) = worker.state {
-            exchange.fail(.workerDied(reason: "\(worker.label) exited while handling the request"))
+        let (running, unstarted) = worker.window.removeAll()
+        if let running {
+            running.fail(.workerDied(reason: "\(worker.label) exited while handling the request"))
+            running.worker = nil
+        }
+        for exchange in unstarted.reversed() {
             exchange.worker = nil
+            if !exchange.finished && !exchange.cancelled { queue.prepend(exchange) }
         }
         if case .dead = worker.state {} else { worker.state = .dead }
-        idle.removeAll { $0 === worker }
         worker.channel = nil
+        if !unstarted.isEmpty {
+            logger.info("\(worker.label): \(unstarted.count) requests it had not started go to other workers")
+            pumpQueue()
+        }
         // A worker whose socket closed is exiting; one that lingers is killed.
-        if worker.exitStatus == nil {
+        if let status = worker.exitStatus {
+            exitHandled(worker, status: status)
+        } else {
             loop.scheduleTask(in: .seconds(2)) {
                 if worker.exitStatus == nil { Processes.signal(worker.pid, SIGKILL) }
             }
@@ -159,12 +165,34 @@ extension WorkerPool {
     func workerFailed(_ worker: Worker, error: Error) {
         logger.error("\(worker.label): protocol error: \(error); killing it")
         kill(worker)
+        let channel = worker.channel
         workerDisconnected(worker)
+        channel?.close(promise: nil)  // nothing more it says can be trusted
     }
 
-    /// The process was reaped. Boot failures stop the respawn loop; crashes are replaced.
+    /// The process was reaped. What it wrote before it died (answers to the requests it
+    /// finished, a BOOT_ERROR) may still be unread on its socket, and the reap can overtake
+    /// the socket's end on the loop: those frames are read first, and the exit is handled
+    /// once the socket reports its end (`workerDisconnected`) — or after a second, should
+    /// something else (a forked child of the app) still hold the worker's end open.
     func workerExited(_ worker: Worker, status: ExitStatus) {
         worker.exitStatus = status
+        guard let channel = worker.channel else { return exitHandled(worker, status: status) }
+        func closeIfStillOpen() {
+            loop.scheduleTask(in: .seconds(1)) { [self] in
+                guard worker.channel != nil else { return }
+                if worker.readingPaused { return closeIfStillOpen() }  // its last answer is still being read
+                channel.close(promise: nil)
+            }
+        }
+        closeIfStillOpen()
+    }
+
+    /// The worker is gone and its socket is drained: release what it held, then replace it
+    /// or stop the respawn loop.
+    func exitHandled(_ worker: Worker, status: ExitStatus) {
+        guard !worker.exitHandled else { return }
+        worker.exitHandled = true
         let cause = worker.resources?.exitCause()
         do {
             try worker.resources?.release()
@@ -239,9 +267,7 @@ extension WorkerPool {
     /// have exited, complete the stop.
     func drainIfStopping() {
         guard stopping else { return }
-        while queue.first != nil, idle.isEmpty == false, let exchange = dequeue() {
-            dispatch(exchange, to: idle.removeLast())
-        }
+        pumpQueue()
         if queue.isEmpty && !workers.contains(where: { $0.isBusy }) {
             for worker in workers {
                 switch worker.state {
@@ -249,7 +275,10 @@ extension WorkerPool {
                 default: break
                 }
             }
-            idle.removeAll()
+        }
+        if workers.isEmpty {
+            // Killed at the end of the grace period with requests not yet started.
+            while let exchange = queue.popFirst() { exchange.fail(.shuttingDown) }
         }
         if workers.isEmpty, let promise = stopPromise {
             stopPromise = nil
@@ -265,4 +294,12 @@ extension Worker {
         default: return false
         }
     }
+
+    var isIdle: Bool {
+        if case .idle = state { return true }
+        return false
+    }
+
+    /// Ready and not asked to stop: it may be given requests.
+    var acceptsRequests: Bool { isReadyOrBusy && !retiring }
 }

@@ -30,11 +30,19 @@ public struct PoolConfiguration: Sendable {
     public var bootFailurePolicy: BootFailurePolicy
     /// When workers are replaced by fresh ones.
     public var recycle: RecyclePolicy
+    /// Most requests written to one worker at a time (docs/worker-protocol.md, "Several
+    /// requests in flight"); 1 sends the next only after the previous was answered.
+    public var window: Int
+    /// A worker whose current request has run this long takes no more requests.
+    public var slowAfter: TimeAmount = .milliseconds(5)
+    /// ... and after this long, the requests waiting behind it go to other workers.
+    public var reclaimAfter: TimeAmount = .milliseconds(25)
 
     public init(
         name: String, workers: Int, command: [String], environment: [String: String],
         workingDirectory: String?, requestTimeout: Double, queueSize: Int,
-        bootFailurePolicy: BootFailurePolicy, queueTimeout: Double = 0, recycle: RecyclePolicy = RecyclePolicy()
+        bootFailurePolicy: BootFailurePolicy, queueTimeout: Double = 0, recycle: RecyclePolicy = RecyclePolicy(),
+        window: Int = 1
     ) {
         self.name = name
         self.workers = workers
@@ -46,6 +54,7 @@ public struct PoolConfiguration: Sendable {
         self.queueTimeout = queueTimeout
         self.bootFailurePolicy = bootFailurePolicy
         self.recycle = recycle
+        self.window = max(1, window)
     }
 }
 
@@ -55,8 +64,8 @@ public struct BootFailure: Error, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// A pool of worker processes for one app: spawns them, hands each one request at a
-/// time, queues the rest, replaces workers that die. All state lives on one event loop.
+/// A pool of worker processes for one app: spawns them, hands each a bounded window of
+/// requests, queues the rest, replaces workers that die. All state lives on one event loop.
 public final class WorkerPool: AppService, @unchecked Sendable {
     public let loop: EventLoop
     var configuration: PoolConfiguration
@@ -64,8 +73,13 @@ public final class WorkerPool: AppService, @unchecked Sendable {
     var logger: Logger
 
     var workers: [Worker] = []
-    var idle: [Worker] = []
     var queue = CircularBuffer<Exchange>()
+    /// Workers with frames written but not flushed; flushed once per loop tick.
+    var unflushed: [Worker] = []
+    var flushScheduled = false
+    /// The next look at running requests (hard timeouts, reclaiming), and its task.
+    var sweepAt: NIODeadline?
+    var sweepTask: Scheduled<Void>?
     var generation = 0
     var nextWorkerID = 1
     var stopping = false
@@ -131,11 +145,13 @@ public final class WorkerPool: AppService, @unchecked Sendable {
         onLoop { pool in
             pool.generation += 1
             pool.bootError = nil
+            pool.launcher.reload()
             pool.crashTimes.removeAll()
             pool.logger.info("reloading: starting generation \(pool.generation)")
             pool.restarts[.reload, default: 0] += pool.workers.filter { !$0.retiring && $0.exitStatus == nil }.count
-            for worker in pool.idle { pool.retire(worker) }
-            pool.idle.removeAll()
+            for worker in pool.workers where worker.generation < pool.generation {
+                if case .idle = worker.state { pool.retire(worker) }
+            }
             pool.reconcile()
         }
     }
@@ -166,7 +182,7 @@ public final class WorkerPool: AppService, @unchecked Sendable {
     }
 
     func submit(_ exchange: Exchange) {
-        if stopping && queue.isEmpty && !workers.contains(where: { $0.isBusy }) && idle.isEmpty {
+        if stopping && queue.isEmpty && !workers.contains(where: { $0.isBusy || $0.isIdle }) {
             exchange.fail(.shuttingDown)
             return
         }
@@ -174,7 +190,8 @@ public final class WorkerPool: AppService, @unchecked Sendable {
             exchange.fail(.bootError(message: bootError))
             return
         }
-        if let worker = idle.popLast() {
+        // Queued requests go first (a request with a body may wait there for an empty worker).
+        if queue.isEmpty, let worker = chooseWorker(hasBody: exchange.request.hasBody) {
             dispatch(exchange, to: worker)
             return
         }

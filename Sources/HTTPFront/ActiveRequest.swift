@@ -80,11 +80,21 @@ final class AppResponseBridge: AppResponseWriter, @unchecked Sendable {
     private func post(_ event: Event) {
         if loop.inEventLoop {
             deliver(event)
-            flush()
+            // A worker's RESPONSE_START, BODY and END usually come in one read: flush once,
+            // at the end of this loop tick (the end flushes by itself), not per event —
+            // each flush is a write to the client's socket.
+            if case .end = event { return }
+            scheduleDrain { _ in }
             return
         }
+        scheduleDrain { $0.append(event) }
+    }
+
+    /// Queues (via `enqueue`) and schedules one task that delivers the queued events and
+    /// flushes, unless one is scheduled already.
+    private func scheduleDrain(_ enqueue: (inout [Event]) -> Void) {
         let schedule = mailbox.withLockedValue { box in
-            box.events.append(event)
+            enqueue(&box.events)
             defer { box.scheduled = true }
             return !box.scheduled
         }

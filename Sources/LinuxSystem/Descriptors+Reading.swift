@@ -17,7 +17,7 @@ extension Descriptors {
         var buffer = [UInt8](repeating: 0, count: limit)
         let n: Int
         do {
-            n = try retryingSyscall("read", "fd \(fd)") { buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, limit) } }
+            n = try retryingSyscall("read", "fd \(fd)") { buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, limit) } }
         } catch {
             if error.errno == EAGAIN { return [] }
             throw error

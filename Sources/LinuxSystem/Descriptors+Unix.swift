@@ -42,7 +42,7 @@ extension Descriptors {
     /// One blocking read of up to `limit` bytes; empty at end of file.
     public static func readSome(_ fd: Int32, limit: Int) throws(SystemError) -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: limit)
-        let n = try retryingSyscall("read", "fd \(fd)") { buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, limit) } }
+        let n = try retryingSyscall("read", "fd \(fd)") { buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, limit) } }
         return Array(buffer[0..<n])
     }
 }

@@ -44,6 +44,40 @@ public enum Descriptors {
         }
     }
 
+    /// Sends `bytes` over the unix socket `socket` with `fd` attached (SCM_RIGHTS): the
+    /// receiver gets its own descriptor for the same open file.
+    public static func send(_ bytes: [UInt8], passing fd: Int32, over socket: Int32, for object: String? = nil) throws(SystemError) {
+        let n = bytes.withUnsafeBytes { berth_send_with_fd(socket, $0.baseAddress, $0.count, fd) }
+        if n < 0 { throw SystemError(call: "sendmsg(SCM_RIGHTS)", object: object, errno: -n) }
+        if Int(n) != bytes.count { throw SystemError(call: "sendmsg(SCM_RIGHTS)", object: object, errno: EMSGSIZE) }
+    }
+
+    /// Reads exactly `count` bytes from `fd`, waiting at most `timeoutMillis` in all.
+    /// Returns fewer bytes only at end of file; throws ETIMEDOUT when the time runs out.
+    public static func read(_ fd: Int32, count: Int, timeoutMillis: Int32, for object: String? = nil) throws(SystemError) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(count)
+        var chunk = [UInt8](repeating: 0, count: max(count, 1))
+        let deadline = Int64(timeoutMillis) * 1_000_000 + monotonicNanoseconds()
+        while out.count < count {
+            let left = Int32(max(0, (deadline - monotonicNanoseconds()) / 1_000_000))
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = try retryingSyscall("poll", object) { poll(&pfd, 1, left) }
+            if ready == 0 { throw SystemError(call: "read", object: object, errno: ETIMEDOUT) }
+            let want = count - out.count
+            let n = try retryingSyscall("read", object) { chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, want) } }
+            if n == 0 { break }
+            out.append(contentsOf: chunk[0..<n])
+        }
+        return out
+    }
+
+    private static func monotonicNanoseconds() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+
     /// Sets SO_SNDBUF and SO_RCVBUF of a socket (the kernel doubles and caps the value).
     public static func setBufferSizes(_ fd: Int32, bytes: Int32) throws(SystemError) {
         var value = bytes

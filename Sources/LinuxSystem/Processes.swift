@@ -1,3 +1,4 @@
+import CBerthLinux
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -34,6 +35,20 @@ public enum Processes {
         var status: Int32 = 0
         _ = try retryingSyscall("waitpid", "pid \(pid)") { waitpid(pid, &status, 0) }
         return ExitStatus(waitStatus: status)
+    }
+
+    /// CPUs this process may run on: the affinity mask (`taskset`, cpusets) capped by
+    /// `machineCount`. One event loop per usable CPU; more only add cross-thread hops.
+    public static func usableCoreCount(machineCount: Int) -> Int {
+        let allowed = Int(berth_usable_cpus())
+        return allowed > 0 ? min(allowed, machineCount) : machineCount
+    }
+
+    /// Makes this process the reaper of its orphaned descendants (PR_SET_CHILD_SUBREAPER),
+    /// so that a process a child forks can be waited for here once its parent exits.
+    public static func becomeChildSubreaper() throws(SystemError) {
+        let rc = berth_become_child_subreaper()
+        if rc != 0 { throw SystemError(call: "prctl(PR_SET_CHILD_SUBREAPER)", errno: -rc) }
     }
 
     /// Sends `signal` to `pid`; a process that is already gone is not an error.

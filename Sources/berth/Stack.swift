@@ -5,6 +5,7 @@ import Foundation
 import Gateway
 import HTTP2
 import HTTPFront
+import LinuxSystem
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -23,6 +24,8 @@ final class Stack: Sendable {
     let pools: [String: WorkerPool]
     /// The container launchers, cleaned up (cgroups, staging roots) after the pools stop.
     let containerLaunchers: [ContainerLauncher]
+    /// Preloading apps' zygotes, stopped after the pools.
+    let zygoteLaunchers: [ZygoteLauncher]
     let server: HTTPServer
     let logger: Logger
     /// Dev mode: Django's static URL and finder directories, learned from READY facts.
@@ -37,15 +40,24 @@ final class Stack: Sendable {
         var logger = Logger(label: "berth", factory: { _ in BerthLogHandler(format: format) })
         logger.logLevel = ProcessInfo.processInfo.environment["BERTH_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         self.logger = logger
-        group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        group = MultiThreadedEventLoopGroup(numberOfThreads: Processes.usableCoreCount(machineCount: System.coreCount))
 
         let workerPath = try WorkerLocation.pythonPath()
         var pools: [String: WorkerPool] = [:]
         var containerLaunchers: [ContainerLauncher] = []
+        var zygoteLaunchers: [ZygoteLauncher] = []
         for app in config.apps {
             let python = try PythonInterpreter.resolve(explicit: app.python ?? config.python, appDirectory: app.chdir)
             let launcher: WorkerLauncher
-            if app.isolation.enabled {
+            if app.preload {
+                guard !app.isolation.enabled else {
+                    throw StackError(description: "app '\(app.name)': preload does not work with isolation yet; set [app.\(app.name).isolation] enabled = false (or --no-isolate), or preload = false")
+                }
+                let zygote = try ZygoteLauncher(starter: ProcessLauncher())
+                zygote.log = { [logger, name = app.name] line in logger.warning("\(line)", metadata: ["app": "\(name)"]) }
+                zygoteLaunchers.append(zygote)
+                launcher = zygote
+            } else if app.isolation.enabled {
                 let containerLauncher = try Stack.containerLauncher(for: app, python: python, workerPath: workerPath)
                 containerLaunchers.append(containerLauncher)
                 launcher = containerLauncher
@@ -59,6 +71,7 @@ final class Stack: Sendable {
         }
         self.pools = pools
         self.containerLaunchers = containerLaunchers
+        self.zygoteLaunchers = zygoteLaunchers
 
         var front = FrontConfiguration(route: { _ in nil })
         front.maxHeaderSize = config.server.maxHeaderSize
@@ -101,7 +114,8 @@ final class Stack: Sendable {
             bootFailurePolicy: mode == .dev ? .waitForReload : .fatal, queueTimeout: app.queueTimeout,
             recycle: RecyclePolicy(
                 maxRequests: app.maxRequests, maxRequestsJitter: app.maxRequestsJitter,
-                maxLifetime: app.maxLifetime, maxRSS: app.maxRSS))
+                maxLifetime: app.maxLifetime, maxRSS: app.maxRSS),
+            window: app.inFlight)
     }
 
     private static func http2Settings(_ config: HTTP2Config) -> HTTP2Settings? {
@@ -227,6 +241,7 @@ final class Stack: Sendable {
         for pool in pools.values {
             _ = try? await pool.shutdown(grace: 2).get()
         }
+        for launcher in zygoteLaunchers { launcher.shutdown() }
         for launcher in containerLaunchers { launcher.shutdown() }
         try? await group.shutdownGracefully()
     }
@@ -239,6 +254,11 @@ final class Stack: Sendable {
         options.cacheEntries = 0
         box.withLockedValue { $0 = (prefix, StaticSite(roots: facts.staticDirs, options: options)) }
     }
+}
+
+/// The config asks for something the stack cannot build.
+struct StackError: Error, CustomStringConvertible {
+    var description: String
 }
 
 /// The parts of a worker's READY facts that berth acts on.

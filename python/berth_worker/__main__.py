@@ -1,8 +1,6 @@
-"""Command line: python -m berth_worker --fd 3 (--app M:C | --django SETTINGS) [--chdir DIR]."""
+"""Command line: python -m berth_worker --fd 3 (--app M:C | --django SETTINGS) [--chdir DIR] [--zygote]."""
 
 import argparse
-import faulthandler
-import fcntl
 import gc
 import json
 import os
@@ -10,7 +8,8 @@ import signal
 import socket
 import sys
 
-from . import loader
+from . import loader, zygote
+from .stackdump import arm_stack_dump
 from .protocol import (READY, BOOT_ERROR, VERSION, Connection, GatewayGone,
                        ProtocolError, frame, text_frame)
 from .worker import Worker
@@ -25,28 +24,9 @@ def parse_args(argv):
     what.add_argument('--app', metavar='MODULE:CALLABLE')
     what.add_argument('--django', metavar='SETTINGS_MODULE')
     p.add_argument('--chdir', metavar='DIR', help='chdir here and put it first on sys.path')
+    p.add_argument('--zygote', action='store_true',
+                   help='import the app once, then fork a worker per FORK command (preload)')
     return p.parse_args(argv)
-
-
-STACK_SIGNAL = signal.SIGUSR2
-
-
-def arm_stack_dump():
-    """Make SIGUSR2 write every thread's stack into a pipe; return its read end.
-
-    berth reads a stuck worker's stack on a request timeout: it opens the read
-    end through /proc/PID/fd (the number goes in READY as `stack_fd`) and sends
-    the signal. faulthandler's handler is C run at signal delivery, so it
-    answers even while the main thread is stuck in C code.
-    """
-    r, w = os.pipe()
-    os.set_blocking(w, False)  # a full pipe truncates the dump, never blocks the handler
-    try:
-        fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 1 << 20)
-    except (OSError, AttributeError):
-        pass
-    faulthandler.register(STACK_SIGNAL, file=w, all_threads=True)
-    return r
 
 
 def boot(args):
@@ -95,6 +75,8 @@ def main(argv=None):
             except GatewayGone:
                 pass
             return 3
+        if args.zygote:
+            return zygote.serve(sock, app, facts)
         conn.sendall(frame(READY, json.dumps(facts, default=str).encode()))
         # The app's modules live as long as the worker: keep the collector
         # from rescanning them on every full collection.

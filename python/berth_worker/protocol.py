@@ -1,5 +1,6 @@
 """Framing of the berth worker protocol (docs/worker-protocol.md)."""
 
+import socket
 import struct
 
 VERSION = 1
@@ -12,8 +13,10 @@ MAX_PAYLOAD = 1 << 24
 REQUEST = 0x01
 BODY = 0x02
 BODY_END = 0x03
+RECLAIM = 0x04
 PING = 0x10
 STOP = 0x11
+FORK = 0x12      # to a zygote, with a socket end attached (SCM_RIGHTS)
 
 # Worker -> gateway
 READY = 0x20
@@ -23,6 +26,8 @@ RESPONSE_BODY = 0x23
 RESPONSE_END = 0x24
 APP_ERROR = 0x25
 PONG = 0x26
+SKIPPED = 0x27
+FORKED = 0x28    # from a zygote: the new worker's pid
 
 # Flags
 HAS_BODY = 0x01  # on REQUEST
@@ -32,6 +37,11 @@ _pack = HEADER.pack
 _unpack_from = HEADER.unpack_from
 
 END_FRAME = _pack(0, RESPONSE_END, 0, 0)
+SKIPPED_FRAME = _pack(0, SKIPPED, 0, 0)
+
+# A finished reply waits in `pending` until the next request starts or the
+# worker blocks reading (so SKIPPED answers join it); larger ones go out at once.
+_PENDING_LIMIT = 1 << 18
 
 
 class ProtocolError(Exception):
@@ -83,6 +93,10 @@ class Connection:
         # The fatal error (ProtocolError, GatewayGone) once there is one: kept
         # here because an app may catch what it sees raised from its reads.
         self.failed = None
+        self.pending = []      # reply frame parts waiting for the end of the batch
+        self.pending_size = 0
+        self.scanned = 0       # frames before this offset were scanned for RECLAIM
+        self.reclaims = 0      # RECLAIM frames scanned but not yet read
 
     def read_frame(self):
         """Return (type, flags, payload view) of the next gateway frame.
@@ -100,10 +114,16 @@ class Connection:
                 if avail >= HEADER_SIZE + length:
                     s = self.start + HEADER_SIZE
                     self.start = s + length
+                    if self.start > self.scanned:
+                        self.scanned = self.start
+                    elif ftype == RECLAIM:
+                        self.reclaims -= 1  # counted by look_ahead
                     if self.start == self.end:
-                        self.start = self.end = 0
+                        self.start = self.end = self.scanned = 0
                     if ftype == PING:
                         self.sendall(frame(PONG, bytes(self.view[s:s + length])))
+                        continue
+                    if ftype == RECLAIM:
                         continue
                     if ftype == STOP:
                         self.stopping = True
@@ -114,7 +134,53 @@ class Connection:
                 self._make_room(HEADER_SIZE + length)
             else:
                 self._make_room(HEADER_SIZE)
+            # Nothing complete is buffered: the batch is answered, send its replies.
+            if self.pending:
+                self.flush_pending()
             self._recv()
+
+    def look_ahead(self):
+        """Read what the gateway sent meanwhile, without blocking, and count the
+        RECLAIM frames in it: `reclaims > 0` means the REQUESTs before the next
+        RECLAIM must be answered with SKIPPED instead of being run."""
+        if self.eof or self.failed is not None:
+            return
+        while True:
+            self._make_room(self.end - self.start + 1)  # room for at least a byte
+            try:
+                n = self.sock.recv_into(self.view[self.end:], 0, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                break  # the blocking read will see it
+            if not n:
+                break
+            self.end += n
+        pos, end, buf = self.scanned, self.end, self.buf
+        while end - pos >= HEADER_SIZE:
+            length, ftype, _, _ = _unpack_from(buf, pos)
+            if end - pos < HEADER_SIZE + length:
+                break
+            if ftype == RECLAIM:
+                self.reclaims += 1
+            pos += HEADER_SIZE + length
+        self.scanned = pos
+
+    def queue(self, parts):
+        """Queue a finished reply's frame parts; they are sent with the batch."""
+        self.pending.extend(parts)
+        self.pending_size += sum(map(len, parts))
+        if self.pending_size >= _PENDING_LIMIT:
+            self.flush_pending()
+
+    def flush_pending(self):
+        """Send the queued replies now."""
+        if not self.pending:
+            return
+        parts = self.pending
+        self.pending = []
+        self.pending_size = 0
+        self._send_parts(parts)
 
     def sendall(self, data):
         """Write data to the gateway, raising GatewayGone if it went away."""
@@ -147,6 +213,7 @@ class Connection:
         if self.start + need <= size:
             return
         avail = self.end - self.start
+        self.scanned -= self.start
         if need <= size:
             self.buf[:avail] = self.buf[self.start:self.end]
         else:
@@ -160,6 +227,14 @@ class Connection:
         self.end = avail
 
     def send_parts(self, parts):
+        """Send a list of frame parts now, after any queued replies."""
+        if self.pending:
+            parts = self.pending + parts
+            self.pending = []
+            self.pending_size = 0
+        self._send_parts(parts)
+
+    def _send_parts(self, parts):
         """Send a list of frame parts, coalescing small ones into one write."""
         if len(parts) == 1:
             self.sendall(parts[0])

@@ -124,13 +124,15 @@ class Response:
                 self.flush()
 
     def finish(self):
-        """Send RESPONSE_START if still pending, then RESPONSE_END."""
+        """Queue RESPONSE_START if still pending, then RESPONSE_END: the frames
+        go out with the batch's other replies (Connection.queue)."""
         if not self.started:
             self._emit_start()
         self.out.append(END_FRAME)
-        self.flush()
+        self.conn.queue(self.out)
+        self.out = []
 
     def fail(self, text):
         """Drop queued frames and end the request with APP_ERROR."""
-        self.out = [text_frame(APP_ERROR, text)]
-        self.flush()
+        self.conn.queue([text_frame(APP_ERROR, text)])
+        self.out = []

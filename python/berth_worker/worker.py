@@ -1,16 +1,31 @@
-"""The request loop: one request at a time, frames in, frames out."""
+"""The request loop: frames in, frames out, several requests per read."""
 
 import sys
 import traceback
+from time import monotonic
 
 from .environ import base_environ
-from .protocol import REQUEST, STOP, HAS_BODY, ProtocolError
+from .protocol import REQUEST, STOP, HAS_BODY, SKIPPED_FRAME, ProtocolError
 from .response import Response
 from .wsgi_input import RequestBody
 
+# A request that ran longer than this may have made the gateway reclaim the
+# requests queued behind it: look for RECLAIM before starting the next one.
+LOOK_AHEAD_AFTER = 0.001
+
 
 class Worker:
-    """Serves WSGI requests arriving on a Connection."""
+    """Serves WSGI requests arriving on a Connection.
+
+    The gateway may send several REQUESTs before the first is answered
+    (docs/worker-protocol.md, "Several requests in flight"). They are run one
+    at a time, in order. Every reply is on the socket before the next request
+    starts: if the app then kills the process, the gateway knows exactly which
+    requests ran (their replies arrived), which one was running, and which
+    never started (it gives those to another worker). A reply is queued rather
+    than sent when the buffer holds no further request, and goes out with the
+    SKIPPED answers or right before the worker blocks reading.
+    """
 
     def __init__(self, conn, app):
         self.conn = conn
@@ -22,22 +37,34 @@ class Worker:
         conn = self.conn
         read_frame = conn.read_frame
         handle = self.handle
-        while True:
-            ftype, flags, payload = read_frame()
-            if ftype == REQUEST:
-                # Pipelined REQUESTs need nothing special: read_frame parses
-                # every frame already buffered before it reads the socket again.
-                handle(str(payload, 'latin-1'), flags & HAS_BODY)
-                if conn.stopping:
+        try:
+            while True:
+                ftype, flags, payload = read_frame()
+                if ftype == REQUEST:
+                    if conn.reclaims and not flags & HAS_BODY:
+                        # A RECLAIM lies ahead: the gateway gives this request
+                        # to another worker; it was never seen by the app.
+                        conn.queue([SKIPPED_FRAME])
+                        continue
+                    if conn.pending:
+                        conn.flush_pending()
+                    started = monotonic()
+                    handle(str(payload, 'latin-1'), flags & HAS_BODY)
+                    if monotonic() - started > LOOK_AHEAD_AFTER:
+                        conn.look_ahead()
+                    if conn.stopping:
+                        return
+                elif ftype == STOP:
                     return
-            elif ftype == STOP:
-                return
-            else:
-                raise conn.fail(ProtocolError(
-                    'unexpected frame type 0x%02x between requests' % ftype))
+                else:
+                    raise conn.fail(ProtocolError(
+                        'unexpected frame type 0x%02x between requests' % ftype))
+        finally:
+            if conn.failed is None and not conn.eof:
+                conn.flush_pending()
 
     def handle(self, block, has_body):
-        """Run the app for one REQUEST pair block and send its response."""
+        """Run the app for one REQUEST pair block and queue its response."""
         conn = self.conn
         environ = self.base.copy()
         it = iter(block.split('\0'))

@@ -18,4 +18,15 @@ int berth_spawn(const char *path, char *const argv[], char *const envp[], int ch
 /// symlink — with EXDEV. Returns the new fd, or -errno.
 int berth_open_beneath(int dir_fd, const char *path, int flags);
 
+/// sendmsg of `length` bytes with `fd` attached (SCM_RIGHTS), EINTR retried, no SIGPIPE.
+/// Returns the bytes sent, or -errno.
+int berth_send_with_fd(int sock, const void *data, size_t length, int fd);
+
+/// prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants become our children. 0 or -errno.
+int berth_become_child_subreaper(void);
+
+/// The number of CPUs this thread may run on (sched_getaffinity; CPU_COUNT is a macro
+/// Swift cannot import), or -1.
+int berth_usable_cpus(void);
+
 #endif

@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 import warnings
 from wsgiref.validate import WSGIWarning, validator
 
@@ -148,6 +149,12 @@ def router(environ, start_response):
         del CLOSED[:]
         return [json.dumps(closed).encode()]
     if path == '/id':
+        start_response('200 OK', TEXT)
+        return [environ['berth.request_id'].encode()]
+    if path == '/exit':
+        os._exit(7)  # dies mid-request, as a crashing C extension would
+    if path == '/sleep':
+        time.sleep(float(q.get('s', '0.1')))
         start_response('200 OK', TEXT)
         return [environ['berth.request_id'].encode()]
     if path == '/pid':
