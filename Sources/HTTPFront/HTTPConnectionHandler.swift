@@ -20,6 +20,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     var discardedBytes: Int64 = 0
     /// Reading is off because the app cannot take the request body as fast as it comes.
     var readingPaused = false
+    /// Requests begun on this connection (for `maxRequestsPerConnection`).
+    private var requestCount = 0
     private var timer: RepeatedTask?
     private static let requestCounter = Atomic<UInt64>(0)
     private static let idPrefix = String(UInt32.random(in: 0...UInt32.max), radix: 36)
@@ -32,14 +34,21 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        // Added after a TLS handshake: the channel went active before this handler was here.
+        if context.channel.isActive { startTimer(context) }
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        startTimer(context)
+        context.fireChannelActive()
+    }
+
+    private func startTimer(_ context: ChannelHandlerContext) {
+        guard timer == nil else { return }
         activity.enterIdle()
         timer = context.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [self] _ in
             checkTimeouts()
         }
-        context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -114,7 +123,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let hasBody = chunked || (contentLength ?? 0) > 0
         let id = nextRequestID()
         // A keep-alive timeout of 0 turns keep-alive off.
+        requestCount += 1
         let keepAlive = head.isKeepAlive && configuration.keepAliveTimeout != 0
+            && (configuration.maxRequestsPerConnection == 0 || requestCount < configuration.maxRequestsPerConnection)
         func reject(_ status: Int, headers: [(String, String)] = []) {
             let request = ActiveRequest(
                 head: head, requestID: id, kind: .deferred(.error(status: status, headers: headers)),
@@ -140,7 +151,12 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             return reject(400)
         }
 
-        switch configuration.route(target.normalizedPath) {
+        if let port = configuration.redirectToHTTPSPort {
+            return redirectToHTTPS(head, port: port, id: id, hasBody: hasBody, keepAlive: keepAlive, context: context)
+        }
+        let routing = configuration.routeRequest.map { $0(hosts.first.map(String.init), target.normalizedPath) }
+            ?? configuration.route(target.normalizedPath).map { Routing(target: $0) }
+        switch routing?.target {
         case .none:
             current = ActiveRequest(
                 head: head, requestID: id, kind: .deferred(.error(status: 404, headers: [])), hasBody: hasBody,
@@ -154,14 +170,17 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             current = ActiveRequest(
                 head: head, requestID: id, kind: .deferred(.staticFile(site, relative: trimmed)), hasBody: hasBody,
                 keepAlive: keepAlive)
+            current?.responseHeaders = routing?.responseHeaders ?? []
         case .app(let service, _)?:
-            openExchange(head, target: target, service: service, id: id, hasBody: hasBody, keepAlive: keepAlive, context: context)
+            openExchange(
+                head, target: target, service: service, id: id, hasBody: hasBody, keepAlive: keepAlive,
+                responseHeaders: routing?.responseHeaders ?? [], context: context)
         }
     }
 
     private func openExchange(
         _ head: HTTPRequestHead, target: RequestTarget, service: AppService, id: String, hasBody: Bool,
-        keepAlive: Bool, context: ChannelHandlerContext
+        keepAlive: Bool, responseHeaders: [(String, String)], context: ChannelHandlerContext
     ) {
         let local = context.channel.localAddress
         let remote = context.channel.remoteAddress
@@ -178,6 +197,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let request = ActiveRequest(
             head: head, requestID: id, kind: .deferred(.error(status: 500, headers: [])), hasBody: hasBody,
             keepAlive: keepAlive)
+        request.responseHeaders = responseHeaders
         current = request
         let bridge = AppResponseBridge(loop: context.eventLoop, handler: self, request: request)
         request.kind = .app(service.open(appRequest, writer: bridge))
