@@ -189,7 +189,10 @@ final class ProxyExchange: AppExchangeHandle, @unchecked Sendable {
     func responseWritabilityChanged(_ writable: Bool) {
         guard !finished, let connection, upstreamPaused == writable else { return }
         upstreamPaused = !writable
-        if writable { lastRead = .now() }
+        if writable {
+            lastRead = .now()
+            armTimer()
+        }
         connection.setReading(writable)
     }
 
@@ -204,6 +207,7 @@ final class ProxyExchange: AppExchangeHandle, @unchecked Sendable {
             if head.status.code < 200 { return }
             responseStarted = true
             responseKeepAlive = head.isKeepAlive
+            armTimer()
             writer.responseHead(
                 status: Int(head.status.code), reason: head.status.reasonPhrase,
                 headers: ForwardedHeaders.response(head.headers))
@@ -255,7 +259,7 @@ final class ProxyExchange: AppExchangeHandle, @unchecked Sendable {
 
     /// The client is read only while the upstream socket takes more.
     private func updateClientReading() {
-        guard let connection, !clientEnded else { return }
+        guard let connection else { return }
         let writable = connection.channel.isWritable
         if writable {
             unwritableSince = nil
@@ -263,7 +267,7 @@ final class ProxyExchange: AppExchangeHandle, @unchecked Sendable {
             unwritableSince = .now()
             armTimer()
         }
-        pauseClient(!writable)
+        if !clientEnded { pauseClient(!writable) }
     }
 
     private func pauseClient(_ pause: Bool) {
@@ -272,10 +276,11 @@ final class ProxyExchange: AppExchangeHandle, @unchecked Sendable {
         writer.requestBodyWritabilityChanged(!pause)
     }
 
-    private func armTimer() {
+    /// One scheduled check at a time, due when the nearest timeout could expire.
+    private func armTimer(in seconds: Double? = nil) {
         guard timer == nil, !finished else { return }
-        let interval = min(configuration.readTimeout, configuration.sendTimeout)
-        timer = pool.loop.scheduleTask(in: .nanoseconds(Int64(max(interval, 0.05) * 1e9))) { [self] in
+        let delay = max(seconds ?? min(configuration.readTimeout, configuration.sendTimeout), 0.01)
+        timer = pool.loop.scheduleTask(in: .nanoseconds(Int64(delay * 1e9))) { [self] in
             timer = nil
             checkTimeouts()
         }
@@ -284,14 +289,23 @@ final class ProxyExchange: AppExchangeHandle, @unchecked Sendable {
     private func checkTimeouts() {
         guard !finished else { return }
         let now = NIODeadline.now()
-        if let since = unwritableSince, now - since >= .nanoseconds(Int64(configuration.sendTimeout * 1e9)) {
-            return timedOut("did not take the request body for \(Self.seconds(configuration.sendTimeout))", seconds: configuration.sendTimeout)
+        var next = Double.infinity
+        if let since = unwritableSince {
+            let left = configuration.sendTimeout - Double((now - since).nanoseconds) / 1e9
+            if left <= 0 {
+                return timedOut("did not take the request body for \(Self.seconds(configuration.sendTimeout))", seconds: configuration.sendTimeout)
+            }
+            next = left
         }
-        let waitingForUpstream = (requestSent || responseStarted) && !upstreamPaused
-        if waitingForUpstream && now - lastRead >= .nanoseconds(Int64(configuration.readTimeout * 1e9)) {
-            return timedOut("sent nothing for \(Self.seconds(configuration.readTimeout))", seconds: configuration.readTimeout)
+        // While the client is too slow to take the response, the upstream is not waited for.
+        if (requestSent || responseStarted) && !upstreamPaused {
+            let left = configuration.readTimeout - Double((now - lastRead).nanoseconds) / 1e9
+            if left <= 0 {
+                return timedOut("sent nothing for \(Self.seconds(configuration.readTimeout))", seconds: configuration.readTimeout)
+            }
+            next = min(next, left)
         }
-        if waitingForUpstream || unwritableSince != nil { armTimer() }
+        if next.isFinite { armTimer(in: next) }
     }
 
     private func timedOut(_ what: String, seconds: Double) {

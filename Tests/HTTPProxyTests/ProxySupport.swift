@@ -95,6 +95,20 @@ final class TestUpstream: @unchecked Sendable {
     }
 }
 
+/// A TCP upstream that accepts connections and never reads from them.
+final class DeafUpstream: @unchecked Sendable {
+    let channel: Channel
+
+    init(group: EventLoopGroup) throws {
+        channel = try ServerBootstrap(group: group)
+            .childChannelOption(.autoRead, value: false)
+            .childChannelOption(.socketOption(.so_rcvbuf), value: 4096)
+            .bind(host: "127.0.0.1", port: 0).wait()
+    }
+
+    var port: Int { channel.localAddress!.port! }
+}
+
 /// A raw TCP upstream that answers every connection with `reply` and closes.
 final class RawUpstream: @unchecked Sendable {
     let channel: Channel

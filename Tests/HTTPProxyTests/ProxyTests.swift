@@ -113,6 +113,23 @@ final class ProxyTests: XCTestCase {
         XCTAssertLessThan(NIODeadline.now() - started, .seconds(3))
     }
 
+    func testSendTimeoutGives504() throws {
+        let deaf = try DeafUpstream(group: group)
+        let proxy = proxy([.tcp(host: "127.0.0.1", port: deaf.port)]) { $0.sendTimeout = 0.3 }
+        let loop = group.next()
+        let writer = CollectingWriter(loop: loop)
+        let request = appRequest("PUT", "/", headers: [("Host", "h"), ("Content-Length", "\(64 << 20)")], hasBody: true)
+        let started = NIODeadline.now()
+        try loop.submit {
+            let exchange = proxy.open(request, writer: writer)
+            let chunk = ByteBuffer(repeating: 0x61, count: 1 << 20)
+            for _ in 0..<64 { exchange.requestBody(chunk) }
+        }.wait()
+        let result = try writer.done.futureResult.wait()
+        XCTAssertEqual(result.failure?.status, 504)
+        XCTAssertLessThan(NIODeadline.now() - started, .seconds(5))
+    }
+
     func testRoundRobinAndFailureMarking() throws {
         let a = try TestUpstream(group: group)
         let b = try TestUpstream(group: group)
