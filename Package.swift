@@ -3,7 +3,7 @@
 //
 //   berth (CLI) ─┬─ HTTPFront ─┬─ AppExchange (the seam between front and gateway)
 //                ├─ HTTPFrontTLS ─ HTTPFront (TLS listeners: swift-nio-ssl, SNI, ALPN)
-//                ├─ HTTPProxy ─┤  (an AppService that forwards to HTTP upstreams)
+//                ├─ HTTPProxy ─┤  (an AppService that forwards to HTTP upstreams; LinuxSystem)
 //                ├─ Gateway ───┤
 //                │      └──────┼─ Container ─ LinuxSystem ─ CBerthLinux
 //                └─ BerthConfig
@@ -65,7 +65,7 @@ let package = Package(
         .target(
             name: "HTTPProxy",
             dependencies: [
-                "AppExchange",
+                "AppExchange", "LinuxSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

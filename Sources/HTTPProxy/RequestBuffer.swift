@@ -1,8 +1,5 @@
+import LinuxSystem
 import NIOCore
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// A whole request body read before the upstream is contacted (`buffer_request`): in
 /// memory up to a bound, then in an unlinked temporary file (O_TMPFILE: nothing to clean
@@ -14,20 +11,16 @@ final class RequestBuffer {
     private(set) var fd: Int32 = -1
     private(set) var count: Int64 = 0
 
-    struct WriteFailed: Error, CustomStringConvertible {
-        var description: String
-    }
-
     init(memoryLimit: Int, directory: String) {
         self.memoryLimit = memoryLimit
         self.directory = directory
     }
 
     deinit {
-        if fd >= 0 { close(fd) }
+        if fd >= 0 { Descriptors.close(fd) }
     }
 
-    func append(_ chunk: ByteBuffer) throws {
+    func append(_ chunk: ByteBuffer) throws(SystemError) {
         count += Int64(chunk.readableBytes)
         if fd < 0 && count <= memoryLimit {
             if memory == nil {
@@ -38,35 +31,21 @@ final class RequestBuffer {
             }
             return
         }
-        if fd < 0 { try spill() }
+        if fd < 0 {
+            fd = try Descriptors.openUnlinkedTemporary(in: directory)
+            if let held = memory {
+                memory = nil
+                try writeToFile(held)
+            }
+        }
         try writeToFile(chunk)
     }
 
-    private func spill() throws {
-        // O_TMPFILE is __O_TMPFILE | O_DIRECTORY; Glibc's Swift overlay lacks the macro.
-        let tmpfile: Int32 = 0o20_000_000 | O_DIRECTORY
-        fd = open(directory, tmpfile | O_RDWR | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            throw WriteFailed(description: "open(O_TMPFILE) in \(directory): \(String(cString: strerror(errno)))")
+    private func writeToFile(_ chunk: ByteBuffer) throws(SystemError) {
+        let result: Result<Void, SystemError> = chunk.withUnsafeReadableBytes { bytes in
+            Result { () throws(SystemError) in try Descriptors.write(fd, bytes, object: "request buffer in \(directory)") }
         }
-        if let held = memory {
-            memory = nil
-            try writeToFile(held)
-        }
-    }
-
-    private func writeToFile(_ chunk: ByteBuffer) throws {
-        try chunk.withUnsafeReadableBytes { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw WriteFailed(description: "write to the request buffer in \(directory): \(String(cString: strerror(errno)))")
-                }
-                offset += n
-            }
-        }
+        try result.get()
     }
 
     /// The body as one part to write upstream, and the file handle to close once it is
@@ -75,8 +54,7 @@ final class RequestBuffer {
         if fd >= 0 {
             // A duplicate per attempt: the region's handle is closed after its write.
             // sendfile reads at explicit offsets, so sharing the file position is harmless.
-            let copy = dup(fd)
-            guard copy >= 0 else { return nil }
+            guard let copy = try? Descriptors.duplicate(fd) else { return nil }
             let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: copy)
             return (.fileRegion(FileRegion(fileHandle: handle, readerIndex: 0, endIndex: Int(count))), handle)
         }

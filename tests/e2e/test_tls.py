@@ -50,13 +50,14 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_tls(start_berth, tmp_path, pki, tls_port, extra_listen=""):
+def start_tls(start_berth, tmp_path, pki, tls_port, server_lines=""):
     config = tmp_path / "berth.toml"
     config.write_text(f"""\
 python = "{VENV_PYTHON}"
 
 [server]
 access_log = "off"
+{server_lines}
 
 [[listen]]
 bind = "127.0.0.1:0"
@@ -67,7 +68,6 @@ bind = "127.0.0.1:{tls_port}"
 tls_certificate = "{pki / 'a.crt'}"
 tls_key = "{pki / 'a.key'}"
 tls_sni = [{{ certificate = "{pki / 'b.crt'}", key = "{pki / 'b.key'}" }}]
-{extra_listen}
 
 [app.hello]
 module = "app:app"
@@ -81,10 +81,14 @@ enabled = false
 
 @pytest.fixture
 def tls_berth(start_berth, tmp_path, pki):
+    return start_tls_retrying(start_berth, tmp_path, pki)
+
+
+def start_tls_retrying(start_berth, tmp_path, pki, server_lines=""):
     for attempt in range(5):
         port = free_port()
         try:
-            berth = start_tls(start_berth, tmp_path, pki, port)
+            berth = start_tls(start_berth, tmp_path, pki, port, server_lines)
         except AssertionError as error:
             if "Address already in use" in str(error) and attempt < 4:
                 continue
@@ -193,6 +197,15 @@ def test_plain_http_to_tls_port_is_refused_cleanly(tls_berth):
         except ConnectionResetError:
             pass
         assert b"Hello" not in data
+
+
+def test_silent_client_is_dropped_after_the_handshake_timeout(start_berth, tmp_path, pki):
+    berth = start_tls_retrying(start_berth, tmp_path, pki, "header_timeout = 2")
+    with socket.create_connection(("127.0.0.1", berth.tls_port), timeout=TIMEOUT) as s:
+        started = time.monotonic()
+        assert s.recv(100) == b""
+        assert 1.5 < time.monotonic() - started < 5
+    assert peer(pki, berth.tls_port, "a.test")[0] == "a.test"
 
 
 def test_bad_certificate_path_fails_with_a_clear_error(tmp_path, pki):
