@@ -122,8 +122,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let chunked = head.headers.contains(name: "transfer-encoding")
         let hasBody = chunked || (contentLength ?? 0) > 0
         let id = nextRequestID()
-        // A keep-alive timeout of 0 turns keep-alive off.
         requestCount += 1
+        // A keep-alive timeout of 0 turns keep-alive off; the connection's last allowed
+        // request (nginx's keepalive_requests) closes it.
         let keepAlive = head.isKeepAlive && configuration.keepAliveTimeout != 0
             && (configuration.maxRequestsPerConnection == 0 || requestCount < configuration.maxRequestsPerConnection)
         func reject(_ status: Int, headers: [(String, String)] = []) {
