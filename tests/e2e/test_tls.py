@@ -221,6 +221,11 @@ tls_key = "{pki / 'a.key'}"
 path = "/"
 static = "{tmp_path}"
 """)
+    done = subprocess.run([str(BERTH_BIN), "check", "-c", str(config)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert f"listen[0].tls_certificate: {tmp_path / 'missing.crt'} does not exist" in done.stderr, done.stderr
+    # A file that exists but is no certificate fails when serving starts, naming it.
+    (tmp_path / "missing.crt").write_text("not a certificate\n")
     done = subprocess.run([str(BERTH_BIN), "serve", "-c", str(config)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 1, done.stderr
     assert "listen[0]" in done.stderr and "missing.crt" in done.stderr, done.stderr
