@@ -440,3 +440,39 @@ http {{
             nginx.terminate()
             nginx.wait(10)
     raise AssertionError("no free port for nginx after 5 tries")
+
+
+def test_proxied_requests_do_not_grow_berth_memory(start_berth, hello, tmp_path):
+    """berth proxying to another berth (a keep-alive upstream, so the pool is used): the
+    proxy's exchanges and pooled connections are freed; its RSS stays flat."""
+    proxy = start_proxy(start_berth, tmp_path, f'[[route]]\npath = "/"\nproxy = "{hello.url}"\n')
+    conn = http.client.HTTPConnection(proxy.host, proxy.port, timeout=10)
+
+    def burst(n):
+        for _ in range(n):
+            conn.request("GET", "/")
+            r = conn.getresponse()
+            assert r.status == 200 and r.read() == b"Hello, world!"
+
+    burst(1000)  # warm up: allocator pools, caches
+    before = proxy.rss_kib()
+    burst(4000)
+    grown = proxy.rss_kib() - before
+    assert grown < 3000, f"the proxy's RSS grew {grown} KiB over 4000 requests"
+    # Pooled: a connection or two to the upstream, not one per request (closed ones would
+    # linger in TIME_WAIT by the thousand).
+    states = tcp_states(hello.port)
+    assert states.get("ESTABLISHED", 0) <= 4 and states.get("TIME_WAIT", 0) < 50, states
+
+
+def tcp_states(port):
+    """Counts of TCP connection states (IPv4) with `port` at either end."""
+    names = {"01": "ESTABLISHED", "06": "TIME_WAIT"}
+    counts = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, state = fields[1], fields[2], fields[3]
+        if int(local.split(":")[1], 16) == port or int(remote.split(":")[1], 16) == port:
+            name = names.get(state, state)
+            counts[name] = counts.get(name, 0) + 1
+    return counts
