@@ -229,3 +229,15 @@ static = "{tmp_path}"
     done = subprocess.run([str(BERTH_BIN), "serve", "-c", str(config)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 1, done.stderr
     assert "listen[0]" in done.stderr and "missing.crt" in done.stderr, done.stderr
+
+
+def test_sigterm_with_an_open_tls_connection_stops_cleanly(tls_berth, pki):
+    context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+    conn = http.client.HTTPSConnection("a.test", tls_berth.tls_port, context=context, timeout=TIMEOUT)
+    conn.sock = context.wrap_socket(socket.create_connection(("127.0.0.1", tls_berth.tls_port)), server_hostname="a.test")
+    conn.request("GET", "/")
+    assert conn.getresponse().read() == b"Hello, world!"
+    started = time.monotonic()
+    assert tls_berth.stop() == 0, tls_berth.stderr
+    assert time.monotonic() - started < 10, "the idle TLS connection held up the stop"
+    conn.close()
