@@ -153,9 +153,8 @@ struct ConfigReader {
         }
         for (name, value) in entries {
             let key = "upstream.\(name)"
-            if let problem = appNameProblem(name) {
+            if appNameProblem(name) != nil {
                 errors.add(key, "upstream names may use only a-z, 0-9, \"_\" and \"-\"")
-                _ = problem
                 continue
             }
             guard case .table(let settings) = value else {

@@ -177,6 +177,12 @@ final class ProxyExchange: AppExchangeHandle, @unchecked Sendable {
 
     func cancel() {
         guard !finished else { return }
+        finish()
+    }
+
+    /// Ends the exchange: its timer stops and its upstream connection is closed (its state
+    /// mid-response cannot go back to the pool).
+    private func finish() {
         finished = true
         timer?.cancel()
         if let connection {
@@ -320,13 +326,7 @@ final class ProxyExchange: AppExchangeHandle, @unchecked Sendable {
 
     private func fail(_ failure: AppFailure, logging message: String?) {
         guard !finished else { return }
-        finished = true
-        timer?.cancel()
-        if let connection {
-            self.connection = nil
-            connection.exchange = nil
-            connection.close()
-        }
+        finish()
         if let message { proxy.logger.error("\(message)") }
         writer.responseFailed(failure, responseStarted: responseStarted)
     }
