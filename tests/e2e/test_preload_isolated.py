@@ -245,7 +245,7 @@ def test_killed_worker_and_killed_zygote_are_replaced_and_nothing_is_left(volume
 
         [zygote] = zygotes(berth)
         os.kill(zygote, signal.SIGKILL)
-        wait_for(lambda: len(zygotes(berth)) == 1 and zygotes(berth)[0] != zygote, 30, "new zygote", berth)
+        wait_for(lambda: (now := zygotes(berth)) and now != [zygote], 30, "new zygote", berth)
         assert "starting a new one" in berth.stderr
         # The workers forked by the dead zygote still serve: their container lives on.
         survivors = ready_workers(berth)
@@ -305,3 +305,30 @@ def test_import_error_stops_serve_with_the_traceback(volume):
     assert "listening on" not in berth.stdout
     assert not processes_with_token(token)
     assert not left_cgroups, left_cgroups
+
+
+def test_reload_starts_a_new_zygote_container_and_the_old_one_goes(volume):
+    confdir = world_readable_tmpdir("berth-iso-conf-")
+    token = uuid.uuid4().hex
+    berth = start(write_config(confdir, volume), token)
+    berth.token = token
+    try:
+        [old_zygote] = zygotes(berth)
+        old_init = parent_of(old_zygote)
+        old_workers = ready_workers(berth)
+        os.kill(berth.proc.pid, signal.SIGHUP)
+        wait_for(lambda: not Path(f"/proc/{old_init}").exists() and len(ready_workers(berth)) == WORKERS,
+                 30, "the old container gone and new workers ready", berth)
+        [new_zygote] = zygotes(berth)
+        assert new_zygote != old_zygote
+        new_workers = ready_workers(berth)
+        assert not set(new_workers) & set(old_workers)
+        assert all(parent_of(p) == parent_of(new_zygote) for p in new_workers)
+        for _ in range(4):
+            assert call(berth, "/whoami")["ok"]
+    finally:
+        try:
+            assert berth.stop() == 0, berth.stderr
+        finally:
+            tidy(berth, token)
+            shutil.rmtree(confdir, ignore_errors=True)
