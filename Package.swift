@@ -87,7 +87,7 @@ let package = Package(
         .testTarget(
             name: "HTTP2Tests",
             dependencies: ["HTTP2", .product(name: "NIOCore", package: "swift-nio")]),
-        .testTarget(name: "ContainerTests", dependencies: ["Container"]),
+        .testTarget(name: "ContainerTests", dependencies: ["Container", "LinuxSystem"]),
         .testTarget(
             name: "GatewayTests",
             dependencies: [
