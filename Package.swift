@@ -128,7 +128,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]),
-        .testTarget(name: "ContainerTests", dependencies: ["Container"]),
+        .testTarget(name: "ContainerTests", dependencies: ["Container", "LinuxSystem"]),
         .testTarget(
             name: "GatewayTests",
             dependencies: [

@@ -81,10 +81,14 @@ final class Stack: Sendable {
             let python = try PythonInterpreter.resolve(explicit: app.python ?? config.python, appDirectory: app.chdir)
             let launcher: WorkerLauncher
             if app.preload {
-                guard !app.isolation.enabled else {
-                    throw StackError(description: "app '\(app.name)': preload does not work with isolation yet; set [app.\(app.name).isolation] enabled = false (or --no-isolate), or preload = false")
+                var starter: WorkerLauncher = ProcessLauncher()
+                if app.isolation.enabled {
+                    // One container per zygote; its workers are forked inside it (per-pool isolation).
+                    let containerLauncher = try Stack.containerLauncher(for: app, python: python, workerPath: workerPath, pool: true)
+                    containerLaunchers.append(containerLauncher)
+                    starter = containerLauncher
                 }
-                let zygote = try ZygoteLauncher(starter: ProcessLauncher())
+                let zygote = try ZygoteLauncher(starter: starter, contained: app.isolation.enabled)
                 zygote.log = { [logger, name = app.name] line in logger.warning("\(line)", metadata: ["app": "\(name)"]) }
                 zygoteLaunchers.append(zygote)
                 launcher = zygote
@@ -172,7 +176,10 @@ final class Stack: Sendable {
 
     /// A launcher that puts each of the app's workers in a container holding exactly the
     /// interpreter's prefixes, the app, berth's worker code and the configured volumes.
-    private static func containerLauncher(for app: AppConfig, python: String, workerPath: String) throws -> ContainerLauncher {
+    /// `pool`: the container holds a preload zygote and every worker it forks, so its init
+    /// outlives the zygote and the cgroup limits are the pool's: each worker's limit times
+    /// the workers, plus one share for the zygote (pids: plus its init and a fork in flight).
+    private static func containerLauncher(for app: AppConfig, python: String, workerPath: String, pool: Bool = false) throws -> ContainerLauncher {
         let facts = try PythonInterpreter.facts(python)
         let readOnly = facts.paths + [app.chdir, workerPath] + app.isolation.readOnly
         var spec = IsolationSpec(
@@ -184,11 +191,13 @@ final class Stack: Sendable {
         spec.gid = app.isolation.gid
         let isolation = app.isolation
         if isolation.memory > 0 || isolation.cpu > 0 || isolation.pids > 0 {
+            let shares = pool ? app.workers + 1 : 1
             spec.limits = CgroupLimits(
-                memoryBytes: isolation.memory > 0 ? isolation.memory : nil,
-                cpuFraction: isolation.cpu > 0 ? isolation.cpu : nil,
-                pidsMax: isolation.pids > 0 ? isolation.pids : nil)
+                memoryBytes: isolation.memory > 0 ? isolation.memory * shares : nil,
+                cpuFraction: isolation.cpu > 0 ? isolation.cpu * Double(pool ? app.workers : 1) : nil,
+                pidsMax: isolation.pids > 0 ? isolation.pids * shares + (pool ? 2 : 0) : nil)
         }
+        spec.initOutlivesMain = pool
         spec.seccomp = try SeccompProfile.default(allow: isolation.seccompAllow, deny: isolation.seccompDeny).compile()
         return try ContainerLauncher(isolation: spec)
     }
