@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import SAMPLES, write_config
+from conftest import SAMPLES, VENV_PYTHON, write_config
 
 APP = SAMPLES / "misbehaving"
 

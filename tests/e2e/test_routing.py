@@ -5,7 +5,7 @@ import socket
 
 import requests
 
-from conftest import write_config
+from conftest import write_config as write_hello_config
 
 TIMEOUT = 15.0
 
@@ -17,7 +17,7 @@ def write_config(tmp_path, body):
         d.mkdir()
         (d / "index.html").write_text(text)
         (d / "only.txt").write_text(text)
-    return write_config(tmp_path, listen=('bind = "127.0.0.1:0"',) * 2, routes=body.format(a=a, b=b))
+    return write_hello_config(tmp_path, listen=('bind = "127.0.0.1:0"',) * 2, routes=body.format(a=a, b=b))
 
 
 ROUTES = """
