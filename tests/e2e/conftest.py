@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -256,3 +257,66 @@ def prepare_mysite(project, env, username, password):
                  [str(VENV_PYTHON), "-c", snippet]):
         done = subprocess.run(argv, cwd=project, env=run_env, capture_output=True, text=True, timeout=180)
         assert done.returncode == 0, f"{argv[1:3]} failed:\n{done.stdout}\n{done.stderr}"
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago, for configs that must name a
+    port up front (a redirect target, an upstream); callers retry on a lost race."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_config(tmp_path, *, app="hello", chdir=None, module="app:app", workers=1,
+                 app_lines="", server="", access_log="off", listen=('bind = "127.0.0.1:0"',),
+                 routes="", isolated=False, name="berth.toml"):
+    """Writes `tmp_path/name`: a berth.toml for one app ([app.<app>], samples/hello unless
+    `chdir`), not isolated unless `isolated`, with `server` lines in [server] (access_log
+    "off" unless given; None leaves it out), one [[listen]] table per body in `listen`, and
+    `routes` (raw TOML) at the end. `app_lines` go in the app's table. Returns the path."""
+    server_lines = ([f'access_log = "{access_log}"'] if access_log is not None else []) + ([server] if server else [])
+    listens = "".join(f"\n[[listen]]\n{body}\n" for body in listen)
+    isolation = "" if isolated else "isolation = { enabled = false }\n"
+    path = tmp_path / name
+    path.write_text(f"""\
+python = "{VENV_PYTHON}"
+
+[server]
+{chr(10).join(server_lines)}
+{listens}
+[app.{app}]
+module = "{module}"
+chdir = "{chdir or SAMPLES / 'hello'}"
+workers = {workers}
+{isolation}{app_lines}
+{routes}
+""")
+    return path
+
+
+def rss_growth_kib(berth, conn, requests, warmup=1000):
+    """KiB berth's RSS grew over `requests` keep-alive GETs of / on `conn` (each must answer
+    the hello app's 200 "Hello, world!"), after `warmup` such requests fill allocator pools."""
+    def burst(n):
+        for _ in range(n):
+            conn.request("GET", "/")
+            r = conn.getresponse()
+            assert r.status == 200 and r.read() == b"Hello, world!"
+
+    burst(warmup)
+    before = berth.rss_kib()
+    burst(requests)
+    return berth.rss_kib() - before
+
+
+def exit_code(berth, timeout=60):
+    """Waits for a berth expected to exit on its own (ready_timeout=None) and returns its
+    exit code; stops it if it is still running after `timeout`."""
+    try:
+        rc = berth.proc.wait(timeout)
+    finally:
+        if berth.proc.poll() is None:
+            berth.stop()
+    for t in berth._threads:
+        t.join(5)
+    return rc

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import (ROOT, VENV_PYTHON, Berth, admin_login, browser_headers, csrf_token, mysite_config,
+from conftest import (ROOT, VENV_PYTHON, Berth, admin_login, exit_code, browser_headers, csrf_token, mysite_config,
                       prepare_mysite, processes_with_token)
 
 MYSITE = ROOT / "samples" / "mysite"
@@ -232,13 +232,7 @@ def test_serve_refuses_debug_true(site):
     env = {**site["env"], "MYSITE_DEBUG": "1", "BERTH_E2E_TOKEN": token}
     berth = Berth(["serve", "--no-isolate", "--django", "mysite.settings", "--chdir", MYSITE, "-w", "2",
                    "-b", "127.0.0.1:0", "--python", VENV_PYTHON], env=env, ready_timeout=None)
-    try:
-        rc = berth.proc.wait(60)
-    finally:
-        if berth.proc.poll() is None:
-            berth.stop()
-    for t in berth._threads:
-        t.join(5)
+    rc = exit_code(berth)
     assert rc != 0
     assert "DEBUG" in berth.stderr, berth.stderr
     assert "listening on" not in berth.stdout

@@ -18,7 +18,7 @@ import urllib.parse
 import pytest
 import requests
 
-from conftest import Berth, SAMPLES, VENV_PYTHON
+from conftest import Berth, SAMPLES, VENV_PYTHON, rss_growth_kib
 
 TIMEOUT = 30.0
 PATTERN = b"0123456789abcdef"
@@ -538,15 +538,5 @@ def test_app_requests_do_not_grow_berth_memory(hello):
     about 1.6 KB per request (≈ 8 MB over this test).
     """
     conn = http.client.HTTPConnection(hello.host, hello.port, timeout=10)
-
-    def burst(n):
-        for _ in range(n):
-            conn.request("GET", "/")
-            r = conn.getresponse()
-            assert r.status == 200 and r.read() == b"Hello, world!"
-
-    burst(1000)  # warm up: allocator pools, caches
-    before = hello.rss_kib()
-    burst(5000)
-    grown = hello.rss_kib() - before
+    grown = rss_growth_kib(hello, conn, 5000)
     assert grown < 3000, f"berth's RSS grew {grown} KiB over 5000 requests"

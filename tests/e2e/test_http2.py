@@ -16,7 +16,7 @@ import hpack
 import pytest
 import requests
 
-from conftest import SAMPLES, VENV_PYTHON
+from conftest import SAMPLES, VENV_PYTHON, write_config
 from h2_client import H2Client, read_frames
 
 HELLO = b"Hello, world!"
@@ -343,21 +343,7 @@ def test_h2load_every_request_succeeds(site):
 
 def configured(start_berth, tmp_path, server):
     """berth serving the hello app from a config file with `server` lines in [server]."""
-    conf = tmp_path / "berth.toml"
-    conf.write_text(f"""
-python = "{VENV_PYTHON}"
-[server]
-{server}
-[[listen]]
-bind = "127.0.0.1:0"
-[app.hello]
-module = "app:app"
-chdir = "{SAMPLES / 'hello'}"
-workers = 1
-[app.hello.isolation]
-enabled = false
-""")
-    return start_berth("serve", "-c", conf)
+    return start_berth("serve", "-c", write_config(tmp_path, server=server, access_log=None))
 
 
 def test_stalled_request_body_times_out(start_berth, tmp_path):

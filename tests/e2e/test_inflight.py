@@ -11,29 +11,13 @@ import time
 import pytest
 import requests
 
-from conftest import SAMPLES, VENV_PYTHON
+from conftest import write_config
 
 TIMEOUT = 30.0
 
 
 def hello_config(tmp_path, workers=2, in_flight=16, timeout=0):
-    conf = tmp_path / "berth.toml"
-    conf.write_text(f"""
-python = "{VENV_PYTHON}"
-[server]
-access_log = "off"
-[[listen]]
-bind = "127.0.0.1:0"
-[app.hello]
-module = "app:app"
-chdir = "{SAMPLES / 'hello'}"
-workers = {workers}
-in_flight = {in_flight}
-timeout = {timeout}
-[app.hello.isolation]
-enabled = false
-""")
-    return conf
+    return write_config(tmp_path, workers=workers, app_lines=f"in_flight = {in_flight}\ntimeout = {timeout}")
 
 
 @pytest.fixture

@@ -9,31 +9,13 @@ from pathlib import Path
 
 import requests
 
-from conftest import SAMPLES, VENV_PYTHON
+from conftest import write_config
 
 TIMEOUT = 15.0
 
 
 def config(tmp_path, server_lines):
-    path = tmp_path / "berth.toml"
-    path.write_text(f"""\
-python = "{VENV_PYTHON}"
-
-[server]
-access_log = "off"
-{server_lines}
-
-[[listen]]
-bind = "127.0.0.1:0"
-
-[app.hello]
-module = "app:app"
-chdir = "{SAMPLES / 'hello'}"
-workers = 2
-[app.hello.isolation]
-enabled = false
-""")
-    return path
+    return write_config(tmp_path, workers=2, server=server_lines)
 
 
 def read_response(sock):

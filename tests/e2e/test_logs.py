@@ -9,34 +9,15 @@ import time
 
 import requests
 
-from conftest import SAMPLES, VENV_PYTHON
+from conftest import write_config
 
 TIMEOUT = 15.0
 
 
 def config(tmp_path, server_lines, routes=""):
-    path = tmp_path / "berth.toml"
-    path.write_text(f"""\
-python = "{VENV_PYTHON}"
-
-[server]
-{server_lines}
-
-[[listen]]
-bind = "127.0.0.1:0"
-
-[app.hello]
-module = "app:app"
-chdir = "{SAMPLES / 'hello'}"
-workers = 2
-[app.hello.isolation]
-enabled = false
-{routes}
-[[route]]
-path = "/"
-app = "hello"
-""")
-    return path
+    """hello with 2 workers; `server_lines` set the logs (no access_log default)."""
+    return write_config(tmp_path, workers=2, server=server_lines, access_log=None,
+                        routes=f'{routes}\n[[route]]\npath = "/"\napp = "hello"')
 
 
 def lines(path):

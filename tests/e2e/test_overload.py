@@ -4,27 +4,14 @@ import http.client
 import threading
 import time
 
-from conftest import SAMPLES, VENV_PYTHON
+from conftest import SAMPLES, write_config
 
 APP = SAMPLES / "misbehaving"
 
 
 def config(tmp_path, queue_size, queue_timeout):
-    conf = tmp_path / "berth.toml"
-    conf.write_text(f"""
-python = "{VENV_PYTHON}"
-[[listen]]
-bind = "127.0.0.1:0"
-[app.slow]
-module = "app:app"
-chdir = "{APP}"
-workers = 1
-queue_size = {queue_size}
-queue_timeout = {queue_timeout}
-[app.slow.isolation]
-enabled = false
-""")
-    return conf
+    return write_config(tmp_path, app="slow", chdir=APP, access_log=None,
+                        app_lines=f"queue_size = {queue_size}\nqueue_timeout = {queue_timeout}")
 
 
 def timed_get(berth, path, out, index):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import ROOT, VENV_PYTHON, Berth, mysite_config, prepare_mysite, processes_with_token
+from conftest import ROOT, VENV_PYTHON, Berth, exit_code, mysite_config, prepare_mysite, processes_with_token
 
 MYSITE = ROOT / "samples" / "mysite"
 WORKERS = 4
@@ -132,13 +132,7 @@ def test_import_error_in_the_zygote_stops_serve_with_the_traceback(site, tmp_pat
     models.write_text(models.read_text() + "\ndef broken(:\n    pass\n")
     token = uuid.uuid4().hex
     berth = start(site, tmp_path, True, token, chdir=copy, ready_timeout=None)
-    try:
-        rc = berth.proc.wait(60)
-    finally:
-        if berth.proc.poll() is None:
-            berth.stop()
-    for t in berth._threads:
-        t.join(5)
+    rc = exit_code(berth)
     assert rc == 1, (rc, berth.stderr[-3000:])
     assert "SyntaxError" in berth.stderr and "models.py" in berth.stderr
     assert "listening on" not in berth.stdout

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import ROOT, SAMPLES, VENV_PYTHON, Berth, admin_login, prepare_mysite
+from conftest import ROOT, SAMPLES, Berth, admin_login, free_port, prepare_mysite, rss_growth_kib, write_config
 from test_gateway import RSS_BUDGET_KIB, RssSampler
 
 TIMEOUT = 30.0
@@ -105,12 +105,6 @@ def start_proxy(start_berth, tmp_path, routes, server_lines=""):
     config = tmp_path / "berth.toml"
     config.write_text(proxy_config(routes, server_lines))
     return start_berth("serve", "-c", config)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ----------------------------------------------------------------------------- gunicorn
@@ -352,23 +346,8 @@ def test_nginx_proxy_pass_to_berth(start_berth, tmp_path):
     static.mkdir()
     (static / "note.txt").write_text("a static note\n")
     config = tmp_path / "berth.toml"
-    config.write_text(f"""\
-python = "{VENV_PYTHON}"
-[[listen]]
-bind = "127.0.0.1:0"
-[app.hello]
-module = "app:app"
-chdir = "{SAMPLES / 'hello'}"
-workers = 2
-[app.hello.isolation]
-enabled = false
-[[route]]
-path = "/static/"
-static = "{static}"
-[[route]]
-path = "/"
-app = "hello"
-""")
+    write_config(tmp_path, workers=2, access_log=None,
+                 routes=f'[[route]]\npath = "/static/"\nstatic = "{static}"\n[[route]]\npath = "/"\napp = "hello"')
     berth = start_berth("serve", "-c", config)
     for attempt in range(5):
         port = free_port()
@@ -447,17 +426,7 @@ def test_proxied_requests_do_not_grow_berth_memory(start_berth, hello, tmp_path)
     proxy's exchanges and pooled connections are freed; its RSS stays flat."""
     proxy = start_proxy(start_berth, tmp_path, f'[[route]]\npath = "/"\nproxy = "{hello.url}"\n')
     conn = http.client.HTTPConnection(proxy.host, proxy.port, timeout=10)
-
-    def burst(n):
-        for _ in range(n):
-            conn.request("GET", "/")
-            r = conn.getresponse()
-            assert r.status == 200 and r.read() == b"Hello, world!"
-
-    burst(1000)  # warm up: allocator pools, caches
-    before = proxy.rss_kib()
-    burst(4000)
-    grown = proxy.rss_kib() - before
+    grown = rss_growth_kib(proxy, conn, 4000)
     assert grown < 3000, f"the proxy's RSS grew {grown} KiB over 4000 requests"
     # Pooled: a connection or two to the upstream, not one per request (closed ones would
     # linger in TIME_WAIT by the thousand).

@@ -6,28 +6,13 @@ import re
 import threading
 import time
 
-from conftest import SAMPLES, VENV_PYTHON
+from conftest import SAMPLES, write_config
 
 APP = SAMPLES / "misbehaving"
 
 
 def config(tmp_path, workers, app_lines):
-    conf = tmp_path / "berth.toml"
-    conf.write_text(f"""
-python = "{VENV_PYTHON}"
-[server]
-access_log = "off"
-[[listen]]
-bind = "127.0.0.1:0"
-[app.bad]
-module = "app:app"
-chdir = "{APP}"
-workers = {workers}
-{app_lines}
-[app.bad.isolation]
-enabled = false
-""")
-    return conf
+    return write_config(tmp_path, app="bad", chdir=APP, workers=workers, app_lines=app_lines)
 
 
 class Load:

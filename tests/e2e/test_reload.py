@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import BERTH_BIN, SAMPLES, VENV_PYTHON
+from conftest import BERTH_BIN, SAMPLES, write_config
 
 
 def make_app(tmp_path, version):
@@ -23,25 +23,10 @@ def make_app(tmp_path, version):
     return app
 
 
-def write_config(tmp_path, app, workers=2, extra="", listen="127.0.0.1:0"):
-    conf = tmp_path / "berth.toml"
-    conf.write_text(f"""
-python = "{VENV_PYTHON}"
-[server]
-access_log = "off"
-control_socket = "{tmp_path / 'run' / 'berth.sock'}"
-[[listen]]
-bind = "{listen}"
-[app.site]
-module = "app:app"
-chdir = "{app}"
-workers = {workers}
-health_path = "/pid"
-{extra}
-[app.site.isolation]
-enabled = false
-""")
-    return conf
+def site_config(tmp_path, app, workers=2, extra="", listen="127.0.0.1:0"):
+    return write_config(tmp_path, app="site", chdir=app, workers=workers, listen=(f'bind = "{listen}"',),
+                        server=f'control_socket = "{tmp_path / "run" / "berth.sock"}"',
+                        app_lines=f'health_path = "/pid"\n{extra}')
 
 
 def reload(tmp_path):
@@ -104,14 +89,14 @@ class Load:
 
 def test_five_reloads_under_load_lose_nothing_and_serve_the_new_code(start_berth, tmp_path):
     app = make_app(tmp_path, "v0")
-    conf = write_config(tmp_path, app)
+    conf = site_config(tmp_path, app)
     berth = start_berth("serve", "-c", conf)
     assert get(berth, "/version") == (200, "v0")
     with Load(berth) as load:
         for n in range(1, 6):
             (app / "version.txt").write_text(f"v{n}")
             workers = 2 if n != 3 else 3  # one reload changes the config too
-            write_config(tmp_path, app, workers=workers)
+            site_config(tmp_path, app, workers=workers)
             done = reload(tmp_path)
             assert done.returncode == 0, done.stderr
             # Right after the reload returns, only the new code answers.
@@ -132,7 +117,7 @@ def test_five_reloads_under_load_lose_nothing_and_serve_the_new_code(start_berth
 
 def test_reload_whose_app_fails_to_import_keeps_the_old_workers(start_berth, tmp_path):
     app = make_app(tmp_path, "v0")
-    berth = start_berth("serve", "-c", write_config(tmp_path, app))
+    berth = start_berth("serve", "-c", site_config(tmp_path, app))
     pids_before = {w["pid"] for w in status(tmp_path)["apps"][0]["workers"]}
     good = (app / "app.py").read_text()
     with Load(berth, clients=3) as load:
@@ -154,7 +139,7 @@ def test_reload_whose_app_fails_to_import_keeps_the_old_workers(start_berth, tmp
 
 def test_reload_with_failing_health_check_keeps_the_old_workers(start_berth, tmp_path):
     app = make_app(tmp_path, "v0")
-    berth = start_berth("serve", "-c", write_config(tmp_path, app))
+    berth = start_berth("serve", "-c", site_config(tmp_path, app))
     good = (app / "app.py").read_text()
     # Imports fine, but the health path raises.
     (app / "app.py").write_text(good.replace('elif path == "/pid":', 'elif path == "/pid":\n        raise RuntimeError("unhealthy")\n    elif path == "/never":'))
@@ -167,14 +152,14 @@ def test_reload_with_failing_health_check_keeps_the_old_workers(start_berth, tmp
 
 def test_invalid_config_is_rejected_whole_naming_the_key(start_berth, tmp_path):
     app = make_app(tmp_path, "v0")
-    conf = write_config(tmp_path, app)
+    conf = site_config(tmp_path, app)
     berth = start_berth("serve", "-c", conf)
     (app / "version.txt").write_text("v1")
-    write_config(tmp_path, app, workers=0)
+    site_config(tmp_path, app, workers=0)
     done = reload(tmp_path)
     assert done.returncode == 1 and "app.site.workers" in done.stderr, done.stderr
     assert "app.site.workers" in berth.stderr  # logged too
-    write_config(tmp_path, app, listen="127.0.0.1:1")
+    site_config(tmp_path, app, listen="127.0.0.1:1")
     done = reload(tmp_path)
     assert done.returncode == 1 and "listen" in done.stderr and "restart" in done.stderr, done.stderr
     # Nothing was applied: the old workers (old code, read at import) still answer.
@@ -184,7 +169,7 @@ def test_invalid_config_is_rejected_whole_naming_the_key(start_berth, tmp_path):
 
 def test_sighup_reloads(start_berth, tmp_path):
     app = make_app(tmp_path, "v0")
-    berth = start_berth("serve", "-c", write_config(tmp_path, app))
+    berth = start_berth("serve", "-c", site_config(tmp_path, app))
     (app / "version.txt").write_text("v1")
     berth.proc.send_signal(signal.SIGHUP)
     berth.wait_for(lambda: "reload done" in berth.stderr, 30, "the SIGHUP reload")
@@ -198,7 +183,7 @@ def test_reload_and_recycling_with_workers_in_containers(start_berth, tmp_path):
     try:
         root.chmod(0o755)  # the container's root (host uid 65534) must reach the app
         app = make_app(root, "v0")
-        conf = write_config(tmp_path, app, extra="max_requests = 15")
+        conf = site_config(tmp_path, app, extra="max_requests = 15")
         conf.write_text(conf.read_text().replace("enabled = false", "enabled = true"))
         berth = start_berth("serve", "-c", conf)
         with Load(berth, clients=3) as load:

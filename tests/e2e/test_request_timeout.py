@@ -7,25 +7,14 @@ import time
 
 import pytest
 
-from conftest import SAMPLES, VENV_PYTHON
+from conftest import SAMPLES, VENV_PYTHON, write_config
 
 APP = SAMPLES / "misbehaving"
 
 
 def config(tmp_path, isolate=False, timeout=1):
-    conf = tmp_path / "berth.toml"
-    isolation = "\n[app.bad.isolation]\nenabled = true\n" if isolate else "\n[app.bad.isolation]\nenabled = false\n"
-    conf.write_text(f"""
-python = "{VENV_PYTHON}"
-[[listen]]
-bind = "127.0.0.1:0"
-[app.bad]
-module = "app:app"
-chdir = "{APP}"
-workers = 1
-timeout = {timeout}
-{isolation}""")
-    return conf
+    return write_config(tmp_path, app="bad", chdir=APP, access_log=None, isolated=isolate,
+                        app_lines=f"timeout = {timeout}")
 
 
 def get(berth, path, headers=None, timeout=30):

@@ -5,7 +5,7 @@ import socket
 
 import requests
 
-from conftest import SAMPLES, VENV_PYTHON
+from conftest import write_config as write_hello_config
 
 TIMEOUT = 15.0
 
@@ -17,28 +17,7 @@ def write_config(tmp_path, body):
         d.mkdir()
         (d / "index.html").write_text(text)
         (d / "only.txt").write_text(text)
-    config = tmp_path / "berth.toml"
-    config.write_text(f"""\
-python = "{VENV_PYTHON}"
-
-[server]
-access_log = "off"
-
-[[listen]]
-bind = "127.0.0.1:0"
-
-[[listen]]
-bind = "127.0.0.1:0"
-
-[app.hello]
-module = "app:app"
-chdir = "{SAMPLES / 'hello'}"
-workers = 1
-[app.hello.isolation]
-enabled = false
-{body.format(a=a, b=b)}
-""")
-    return config
+    return write_hello_config(tmp_path, listen=('bind = "127.0.0.1:0"',) * 2, routes=body.format(a=a, b=b))
 
 
 ROUTES = """

@@ -12,33 +12,13 @@ import time
 import pytest
 import requests
 
-from conftest import BERTH_BIN, SAMPLES, VENV_PYTHON
+from conftest import BERTH_BIN, SAMPLES, VENV_PYTHON, write_config
 
 TIMEOUT = 10.0
 
 
 def serve(start_berth, tmp_path, route_lines, server_lines=""):
-    config = tmp_path / "berth.toml"
-    config.write_text(f"""\
-python = "{VENV_PYTHON}"
-
-[server]
-access_log = "off"
-{server_lines}
-
-[[listen]]
-bind = "127.0.0.1:0"
-
-[app.hello]
-module = "app:app"
-chdir = "{SAMPLES / 'hello'}"
-workers = 1
-isolation = {{ enabled = false }}
-
-[[route]]
-{route_lines}
-""")
-    return start_berth("serve", "-c", config)
+    return start_berth("serve", "-c", write_config(tmp_path, server=server_lines, routes=f"[[route]]\n{route_lines}"))
 
 
 @pytest.fixture

@@ -7,31 +7,16 @@ import subprocess
 import threading
 import time
 
-from conftest import BERTH_BIN, SAMPLES, VENV_PYTHON
+from conftest import BERTH_BIN, SAMPLES, write_config
 
 APP = SAMPLES / "misbehaving"
 ADMIN_RE = re.compile(r"berth: admin listening on http://([\d.]+):(\d+)")
 
 
 def config(tmp_path, extra_server="", timeout=1):
-    conf = tmp_path / "berth.toml"
-    conf.write_text(f"""
-python = "{VENV_PYTHON}"
-[server]
-control_socket = "{tmp_path / 'berth.sock'}"
-admin_listen = "127.0.0.1:0"
-{extra_server}
-[[listen]]
-bind = "127.0.0.1:0"
-[app.bad]
-module = "app:app"
-chdir = "{APP}"
-workers = 2
-timeout = {timeout}
-[app.bad.isolation]
-enabled = false
-""")
-    return conf
+    return write_config(tmp_path, app="bad", chdir=APP, workers=2, access_log=None,
+                        server=f'control_socket = "{tmp_path / "berth.sock"}"\nadmin_listen = "127.0.0.1:0"\n{extra_server}',
+                        app_lines=f"timeout = {timeout}")
 
 
 def get(host, port, path):

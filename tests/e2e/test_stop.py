@@ -7,27 +7,14 @@ import time
 
 import pytest
 
-from conftest import SAMPLES, VENV_PYTHON
+from conftest import SAMPLES, write_config
 
 APP = SAMPLES / "misbehaving"
 
 
 def config(tmp_path, grace):
-    conf = tmp_path / "berth.toml"
-    conf.write_text(f"""
-python = "{VENV_PYTHON}"
-[server]
-shutdown_grace = {grace}
-[[listen]]
-bind = "127.0.0.1:0"
-[app.slow]
-module = "app:app"
-chdir = "{APP}"
-workers = 2
-[app.slow.isolation]
-enabled = false
-""")
-    return conf
+    return write_config(tmp_path, app="slow", chdir=APP, workers=2, access_log=None,
+                        server=f"shutdown_grace = {grace}")
 
 
 def slow_get(berth, path, out, index):

@@ -4,25 +4,13 @@ import time
 
 import pytest
 
-from conftest import SAMPLES, VENV_PYTHON
+from conftest import write_config
 
 
 @pytest.fixture
 def strict(start_berth, tmp_path):
-    conf = tmp_path / "berth.toml"
-    conf.write_text(f"""
-python = "{VENV_PYTHON}"
-[server]
-header_timeout = 1
-body_timeout = 1
-keepalive_timeout = 1
-[[listen]]
-bind = "127.0.0.1:0"
-[app.hello]
-module = "app:app"
-chdir = "{SAMPLES / 'hello'}"
-workers = 1
-""")
+    conf = write_config(tmp_path, isolated=True, access_log=None,
+                        server="header_timeout = 1\nbody_timeout = 1\nkeepalive_timeout = 1")
     return start_berth("serve", "-c", conf)
 
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import SAMPLES, VENV_PYTHON
+from conftest import free_port, write_config
 
 TIMEOUT = 15.0
 
@@ -44,38 +44,13 @@ def pki(tmp_path):
     return pki
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_tls(start_berth, tmp_path, pki, tls_port, server_lines=""):
-    config = tmp_path / "berth.toml"
-    config.write_text(f"""\
-python = "{VENV_PYTHON}"
-
-[server]
-access_log = "off"
-{server_lines}
-
-[[listen]]
-bind = "127.0.0.1:0"
-redirect_https = {tls_port}
-
-[[listen]]
-bind = "127.0.0.1:{tls_port}"
-tls_certificate = "{pki / 'a.crt'}"
-tls_key = "{pki / 'a.key'}"
-tls_sni = [{{ certificate = "{pki / 'b.crt'}", key = "{pki / 'b.key'}" }}]
-
-[app.hello]
-module = "app:app"
-chdir = "{SAMPLES / 'hello'}"
-workers = 1
-[app.hello.isolation]
-enabled = false
-""")
+    config = write_config(tmp_path, server=server_lines, listen=(
+        f'bind = "127.0.0.1:0"\nredirect_https = {tls_port}',
+        f'bind = "127.0.0.1:{tls_port}"\n'
+        f'tls_certificate = "{pki / "a.crt"}"\n'
+        f'tls_key = "{pki / "a.key"}"\n'
+        f'tls_sni = [{{ certificate = "{pki / "b.crt"}", key = "{pki / "b.key"}" }}]'))
     return start_berth("serve", "-c", config)
 
 
