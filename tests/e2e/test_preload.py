@@ -103,13 +103,17 @@ def test_zygote_crash_is_detected_and_replaced(site, tmp_path):
     berth = start(site, tmp_path, True, token)
     try:
         [zygote] = zygote_pids(token, berth)
+        berth.wait_for(lambda: len(python_workers(berth)) == WORKERS, 60, "the workers")
+        forked_before = set(python_workers(berth))
         os.kill(zygote, signal.SIGKILL)
         berth.wait_for(lambda: len(zygote_pids(token, berth)) == 1 and zygote_pids(token, berth)[0] != zygote, 60,
                        "a new zygote")
         assert "starting a new one" in berth.stderr
-        # The workers forked before the crash still serve.
+        # The workers forked before the crash live on and still serve.
+        assert forked_before <= set(berth.worker_pids()), (forked_before, berth.worker_pids(), berth.stderr)
         assert requests.get(berth.url + "/hello/", timeout=30).status_code == 200
         # A worker that dies now is forked from the new zygote.
+        berth.wait_for(lambda: len(python_workers(berth)) == WORKERS, 60, "the workers")
         before = set(python_workers(berth))
         victim = sorted(before)[0]
         os.kill(victim, signal.SIGKILL)
