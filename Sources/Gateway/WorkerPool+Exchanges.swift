@@ -128,7 +128,7 @@ extension WorkerPool {
     }
 
     func exchangeResponseWritability(_ exchange: Exchange, writable: Bool) {
-        guard let worker = exchange.worker, !exchange.finished, worker.window.head === exchange else { return }
+        guard let worker = exchange.worker, !exchange.finished, !exchange.cancelled, worker.window.head === exchange else { return }
         setReading(worker, writable)
     }
 
@@ -192,12 +192,13 @@ extension WorkerPool {
             if live { exchange.writer.responseBody(frame.payload) }
         case .responseFile:
             // Taken even when the exchange is over, so the next RESPONSE_FILE gets its own.
-            guard let file = takeResponseFile(frame, from: worker) else { return }
+            guard let file = takeResponseFile(frame, from: worker), live else { return }  // released: closed
+            // (A cancelled exchange drops RESPONSE_START too, so it is only checked while live.)
             guard exchange.responseStarted else {
                 workerFailed(worker, error: WorkerProtocolError(description: "RESPONSE_FILE before RESPONSE_START"))
                 return
             }
-            if live { exchange.writer.responseFile(file) }
+            exchange.writer.responseFile(file)
         case .responseEnd:
             if live {
                 exchange.finished = true

@@ -67,6 +67,9 @@ extension HTTPConnectionHandler {
     func appFlush(_ request: ActiveRequest) {
         guard let context, current === request, request.responseStarted, !request.responseComplete else { return }
         context.flush()
+        // A write that failed inside the flush (the client left) closed the connection and
+        // cancelled the exchange already: pausing it now would stop its worker for good.
+        guard current === request, context.channel.isActive else { return }
         if !context.channel.isWritable, case .app(let exchange) = request.kind {
             exchange.responseWritabilityChanged(false)
         }

@@ -170,6 +170,8 @@ def test_client_disconnect_mid_file_and_worker_crash_close_everything(start_bert
         berth.wait_for(lambda: str(app_dir / "big.bin") in open_files(berth), 5, "berth to hold big.bin")
         s.close()  # mid-file: most of 50 MiB unsent
     settle_fds(berth, baseline, "clients that left mid-file")
+    # No worker was stopped or killed by it (a cancelled exchange must not pause its worker).
+    assert "protocol error" not in berth.stderr and berth.stderr.count("ready in") == 1, berth.stderr
     # A worker that dies: its file socket (and anything queued in it) closes with it.
     s = socket.create_connection((berth.host, berth.port), timeout=30)
     s.sendall(b"GET /crash HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -207,6 +209,40 @@ def test_http2_file_body(start_berth, app_dir):
     finally:
         c.close()
     settle_fds(berth, baseline, "HTTP/2 file bodies")
+
+
+def test_preloaded_workers_get_a_file_socket_too(tmp_path, app_dir):
+    token = "filewrap-" + os.urandom(6).hex()
+    config = tmp_path / "berth.toml"
+    config.write_text(f"""\
+python = "{VENV_PYTHON}"
+
+[[listen]]
+bind = "127.0.0.1:0"
+
+[app.files]
+module = "app:app"
+chdir = "{app_dir}"
+workers = 2
+preload = true
+
+[app.files.isolation]
+enabled = false
+""")
+    berth = start(config, token, app="files")
+    try:
+        conn = http.client.HTTPConnection(berth.host, berth.port, timeout=60)
+        assert fetch(conn, "GET", "/small")[0] == 200
+        baseline = fd_count(berth)
+        for _ in range(2):
+            assert fetch(conn, "GET", "/big")[2:] == (digest(app_dir / "big.bin"), BIG)
+        conn.close()
+        settle_fds(berth, baseline, "files from forked workers")
+        cmdlines = [open(f"/proc/{pid}/cmdline", "rb").read() for pid in berth.worker_pids()]
+        assert any(b"--zygote" in c for c in cmdlines), cmdlines
+    finally:
+        berth.stop()
+        tidy(berth, token, "files")
 
 
 def test_isolated_worker_passes_its_file(app_dir):
