@@ -3,6 +3,8 @@
 //
 //   berth (CLI) ─┬─ HTTPFront ─┬─ AppExchange (the seam between front and gateway)
 //                │      └──────┼─ HTTP2 ─ CNGHTTP2 (libnghttp2)
+//                ├─ HTTPFrontTLS ─ HTTPFront (TLS listeners: swift-nio-ssl, SNI, ALPN)
+//                ├─ HTTPProxy ─┤  (an AppService that forwards to HTTP upstreams; LinuxSystem)
 //                ├─ Gateway ───┤
 //                │      └──────┼─ Container ─ LinuxSystem ─ CBerthLinux
 //                └─ BerthConfig
@@ -19,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // The only C we write: tiny shims the Swift side cannot express (fd passing helpers,
@@ -65,10 +68,33 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // Reverse proxy: an AppService that forwards requests to HTTP/1.1 upstreams over
+        // pooled keep-alive connections. The front sees it like any other app.
+        .target(
+            name: "HTTPProxy",
+            dependencies: [
+                "AppExchange", "LinuxSystem",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        // TLS for the front's listeners: certificates, SNI, reload, ALPN. Beside the core,
+        // depending only on it.
+        .target(
+            name: "HTTPFrontTLS",
+            dependencies: [
+                "HTTPFront",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]),
         .executableTarget(
             name: "berth",
             dependencies: [
-                "BerthConfig", "HTTPFront", "HTTP2", "Gateway", "Container", "LinuxSystem", "AppExchange",
+                "BerthConfig", "HTTPFront", "HTTP2", "HTTPFrontTLS", "HTTPProxy", "Gateway", "Container", "LinuxSystem", "AppExchange",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -79,7 +105,7 @@ let package = Package(
         .testTarget(
             name: "HTTPFrontTests",
             dependencies: [
-                "HTTPFront", "HTTP2",
+                "HTTPFront", "HTTP2", "LinuxSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -87,7 +113,22 @@ let package = Package(
         .testTarget(
             name: "HTTP2Tests",
             dependencies: ["HTTP2", .product(name: "NIOCore", package: "swift-nio")]),
-        .testTarget(name: "ContainerTests", dependencies: ["Container"]),
+        .testTarget(
+            name: "HTTPProxyTests",
+            dependencies: [
+                "HTTPProxy", "AppExchange",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
+        .testTarget(
+            name: "HTTPFrontTLSTests",
+            dependencies: [
+                "HTTPFrontTLS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]),
+        .testTarget(name: "ContainerTests", dependencies: ["Container", "LinuxSystem"]),
         .testTarget(
             name: "GatewayTests",
             dependencies: [

@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_packages=()
-for package in python3-venv curl pkg-config libseccomp-dev libnghttp2-dev nghttp2-client; do
+# nginx and openssl: the reverse proxy and TLS end-to-end tests (nginx in front of berth,
+# throwaway certificates made at test time).
+for package in python3-venv curl pkg-config libseccomp-dev libnghttp2-dev nghttp2-client nginx openssl; do
     dpkg -s "$package" >/dev/null 2>&1 || need_packages+=("$package")
 done
 if [ ${#need_packages[@]} -gt 0 ]; then

@@ -140,7 +140,7 @@ public struct AppConfig: Sendable, Hashable {
             "Requests written to one worker at a time; it answers them in order, replies batched. A worker whose current request runs long takes no more, and the ones behind it go to other workers. 1 turns batching off."),
         Setting(
             "preload", .boolean, \.preload, default: false,
-            "Import the app once in a zygote process and fork each worker from it: workers start in milliseconds and share the app's memory copy-on-write. A reload starts a fresh zygote. Not yet with isolation."),
+            "Import the app once in a zygote process and fork each worker from it: workers start in milliseconds and share the app's memory copy-on-write. A reload starts a fresh zygote. With isolation the zygote runs in one container per app and forks the workers inside it: they share its namespaces, root and cgroup (per-pool isolation; the memory, cpu and pids limits apply to the pool, scaled by the worker count)."),
         Setting(
             "env", .environment, \.env, default: [:],
             "Extra environment variables for the workers (strings only)."),

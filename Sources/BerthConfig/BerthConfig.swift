@@ -6,9 +6,13 @@ import Foundation
 public struct BerthConfig: Sendable, Equatable {
     public var server: ServerSettings
     public var listeners: [ListenAddress]
+    /// TLS and redirects of the `[[listen]]` tables, by address (`--bind` addresses have none).
+    public var listenerOptions: [ListenAddress: ListenerOptions] = [:]
     /// The apps, ordered by name.
     public var apps: [AppConfig]
     public var routes: RouteTable
+    /// The `[upstream.NAME]` tables, ordered by name (routes hold their own copies).
+    public var upstreams: [UpstreamConfig] = []
     /// The default interpreter for apps that set none.
     public var python: String?
     /// The config file as it was named when loaded; nil when built from flags alone.
@@ -42,15 +46,16 @@ public struct BerthConfig: Sendable, Equatable {
     public static func == (lhs: BerthConfig, rhs: BerthConfig) -> Bool {
         lhs.server == rhs.server && lhs.listeners == rhs.listeners && lhs.apps == rhs.apps
             && lhs.routes == rhs.routes && lhs.python == rhs.python && lhs.sourcePath == rhs.sourcePath
+            && lhs.upstreams == rhs.upstreams && lhs.listenerOptions == rhs.listenerOptions
     }
 
-    /// The top-level keys: one setting, and the four sections.
+    /// The top-level keys: one setting, and the five sections.
     static let settings: [Setting<BerthConfig>] = [
         Setting(
             "python", .program, \.python, defaultText: "`python3` on PATH", flag: "--python",
             "Python interpreter for every app that does not set its own."),
     ]
-    static let sections = ["server", "listen", "app", "route"]
+    static let sections = ["server", "listen", "app", "upstream", "route"]
 
     // MARK: Loading
 
@@ -138,6 +143,8 @@ enum CheckID {
     static let accessLog = "server.access_log"
     static func chdir(_ app: String) -> String { "app.\(app).chdir" }
     static func python(_ app: String) -> String { "app.\(app).python" }
-    static func staticRoot(_ route: Route) -> String { "route \(route.match.rawValue) \(route.path)" }
+    static func staticRoot(_ route: Route) -> String {
+        "route \(route.match.rawValue) \(route.path)" + (route.hosts.isEmpty ? "" : " host \(route.hosts.joined(separator: ","))")
+    }
     static func listen(_ address: ListenAddress) -> String { "listen \(address)" }
 }

@@ -41,7 +41,9 @@ public enum ConfigDocs {
             "[[listen]]",
             intro: """
                 One table per address to accept connections on. At least one is needed to serve, \
-                unless `--bind` is given (which replaces them all). Port 0 picks a free port.
+                unless `--bind` is given (which replaces them all). Port 0 picks a free port. \
+                With `tls_certificate` and `tls_key` the listener speaks TLS (see [TLS](front.md#tls)); \
+                `redirect_https` makes a plain listener send every request to https.
                 """,
             ListenDraft.settings)
         out += section(
@@ -66,10 +68,18 @@ public enum ConfigDocs {
                 """,
             IsolationConfig.settings)
         out += section(
+            "[upstream.NAME]",
+            intro: """
+                A group of HTTP/1.1 servers a reverse proxy route forwards to (`upstream = \"NAME\"`); \
+                a route's `proxy = \"URL\"` is the same with one server and these defaults. \
+                See [the front](front.md) for what is forwarded and how.
+                """,
+            UpstreamConfig.settings)
+        out += section(
             "[[route]]",
             intro: """
-                Which requests go where. Each route needs exactly one of `static` and `app`; \
-                `index`, `immutable` and `create` apply to static routes only.
+                Which requests go where. Each route needs exactly one of `static`, `app`, `proxy` \
+                and `upstream`; `index`, `immutable` and `create` apply to static routes only.
                 """,
             RouteDraft.settings)
         out += """
@@ -79,6 +89,12 @@ public enum ConfigDocs {
             `/static`); a prefix without one matches itself and the paths below it (`/static`
             matches `/static` and `/static/app.css` but not `/staticfoo`). A request no route
             matches gets 404.
+
+            With `host`, routes are grouped like nginx server blocks: a request's Host picks the
+            routes that name it exactly, else those of the longest matching `*.suffix` wildcard
+            (`*.example.com` matches `a.example.com` and `a.b.example.com`, not `example.com`),
+            else the routes without `host` (the default server). Paths are then matched among
+            that group's routes only.
 
             When no route sends requests to an app and there is exactly one app, berth adds the
             route `/` → that app (unless a `/` prefix route exists), so a file with one app and

@@ -43,16 +43,33 @@ struct ConfigReader {
         config.origins[CheckID.accessLog] = Origin(file: file, key: "server.access_log")
         sections["listen"].map { readListeners($0) }
         sections["app"].map { readApps($0) }
+        sections["upstream"].map { readUpstreams($0) }
         readRoutes(sections["route"])
     }
 
     private mutating func readListeners(_ node: TOMLNode) {
         for (key, entries) in tables(node, named: "listen") {
             var draft = ListenDraft()
-            errors.readSection(entries, at: key, into: &draft, settings: ListenDraft.settings, context: context)
+            let present = errors.readSection(entries, at: key, into: &draft, settings: ListenDraft.settings, context: context)
+            var options = ListenerOptions(httpsRedirectPort: draft.redirectHTTPS)
+            switch (draft.tlsCertificate, draft.tlsKey) {
+            case (let certificate?, let keyFile?):
+                options.tls = ListenerTLS(
+                    certificate: CertificatePair(certificate: certificate, key: keyFile), sni: draft.tlsSNI, alpn: draft.alpn)
+                if draft.redirectHTTPS != nil {
+                    errors.add("\(key).redirect_https", "is for a plain listener beside a TLS one; this listener has TLS")
+                }
+            case (.some, nil): errors.add("\(key).tls_key", "is required with tls_certificate")
+            case (nil, .some): errors.add("\(key).tls_certificate", "is required with tls_key")
+            case (nil, nil):
+                for option in ["tls_sni", "alpn"] where present.contains(option) {
+                    errors.add("\(key).\(option)", "only applies to TLS listeners (set tls_certificate and tls_key)")
+                }
+            }
             if let address = draft.bind {
                 config.listeners.append(address)
                 config.origins[CheckID.listen(address)] = Origin(file: file, key: "\(key).bind")
+                if options != ListenerOptions() { config.listenerOptions[address] = options }
             }
         }
     }
@@ -113,7 +130,7 @@ struct ConfigReader {
             let present = errors.readSection(
                 entries, at: key, into: &draft, settings: RouteDraft.settings, context: context)
             guard let path = draft.path, let target = target(of: draft, at: key, present: present) else { continue }
-            let route = Route(path: path, match: draft.match, target: target)
+            let route = Route(path: path, match: draft.match, target: target, hosts: draft.hosts, headers: draft.headers)
             let identity = CheckID.staticRoot(route)
             if let earlier = seen[identity] {
                 errors.add("\(key).path", "\(route.match.rawValue) route \(quoted(path)) is already defined by \(earlier)")
@@ -129,7 +146,62 @@ struct ConfigReader {
         }
     }
 
+    private mutating func readUpstreams(_ node: TOMLNode) {
+        guard case .table(let entries) = node else {
+            errors.add("upstream", "must hold one table per upstream, written [upstream.NAME], got \(node.shown)")
+            return
+        }
+        for (name, value) in entries {
+            let key = "upstream.\(name)"
+            if appNameProblem(name) != nil {
+                errors.add(key, "upstream names may use only a-z, 0-9, \"_\" and \"-\"")
+                continue
+            }
+            guard case .table(let settings) = value else {
+                errors.add(key, "must be a table, written [upstream.\(name)], got \(value.shown)")
+                continue
+            }
+            var upstream = UpstreamConfig(name: name)
+            let present = errors.readSection(
+                settings, at: key, into: &upstream, settings: UpstreamConfig.settings, context: context)
+            if !present.contains("servers") { errors.add("\(key).servers", "is required") }
+            config.upstreams.append(upstream)
+        }
+        config.upstreams.sort { $0.name < $1.name }
+    }
+
     private mutating func target(of draft: RouteDraft, at key: String, present: Set<String>) -> RouteTarget? {
+        let targets = ["static", "app", "proxy", "upstream"].filter(present.contains)
+        if targets.count > 1 {
+            errors.add(key, "set one of static, app, proxy and upstream, not \(targets.joined(separator: " and "))")
+            return nil
+        }
+        if draft.proxy != nil || draft.upstream != nil {
+            for option in RouteDraft.staticOnlyKeys where present.contains(option) {
+                errors.add("\(key).\(option)", "only applies to static routes")
+            }
+        }
+        if let url = draft.proxy {
+            do throws(InvalidValue) {
+                return .proxy(UpstreamConfig(name: key, servers: [try UpstreamServer.parse(url, directory: context.baseDirectory)]))
+            } catch {
+                errors.add("\(key).proxy", error.problem)
+                return nil
+            }
+        }
+        if let name = draft.upstream {
+            guard let upstream = config.upstreams.first(where: { $0.name == name }) else {
+                var problem = "no upstream named \(quoted(name))"
+                if let near = closestMatch(to: name, among: config.upstreams.map(\.name)) {
+                    problem += " (did you mean \(quoted(near))?)"
+                } else if config.upstreams.isEmpty {
+                    problem += " (there is no [upstream.NAME] table)"
+                }
+                errors.add("\(key).upstream", problem)
+                return nil
+            }
+            return .proxy(upstream)
+        }
         switch (draft.staticRoot, draft.app) {
         case (let root?, nil):
             var route = StaticRoute(root: root, index: draft.index, immutable: draft.immutable, create: draft.create)
@@ -159,8 +231,8 @@ struct ConfigReader {
         case (.some, .some):
             errors.add(key, "set either static or app, not both")
         case (nil, nil):
-            if !present.contains("static") && !present.contains("app") {
-                errors.add(key, "needs static = \"DIRECTORY\" or app = \"NAME\"")
+            if targets.isEmpty {
+                errors.add(key, "needs static = \"DIRECTORY\", app = \"NAME\", proxy = \"URL\" or upstream = \"NAME\"")
             }
         }
         return nil

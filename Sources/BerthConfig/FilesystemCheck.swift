@@ -66,7 +66,24 @@ extension BerthConfig {
                 report(CheckID.accessLog, defaultKey: "server.access_log", "cannot write \(path): \(problem)")
             }
         }
+        if case .file(let path) = server.errorLog {
+            let directory = (path as NSString).deletingLastPathComponent
+            if let problem = directoryProblem(directory) {
+                report("server.error_log", defaultKey: "server.error_log", "cannot write \(path): \(problem)")
+            }
+        }
         for (i, address) in listeners.enumerated() {
+            // Certificates are parsed when serving starts; here only whether they can be read.
+            if let tls = listenerOptions[address]?.tls {
+                let files = [("tls_certificate", tls.certificate.certificate), ("tls_key", tls.certificate.key)]
+                    + tls.sni.enumerated().flatMap { j, pair in
+                        [("tls_sni[\(j)].certificate", pair.certificate), ("tls_sni[\(j)].key", pair.key)]
+                    }
+                for (key, file) in files where !FileManager.default.isReadableFile(atPath: file) {
+                    let exists = FileManager.default.fileExists(atPath: file)
+                    report("listen[\(i)].\(key)", defaultKey: "listen[\(i)].\(key)", "\(file) \(exists ? "is not readable" : "does not exist")")
+                }
+            }
             guard case .unix(let path) = address else { continue }
             let directory = (path as NSString).deletingLastPathComponent
             if let problem = directoryProblem(directory) {

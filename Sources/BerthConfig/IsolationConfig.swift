@@ -56,13 +56,13 @@ public struct IsolationConfig: Sendable, Hashable {
             "`\"none\"`: the worker has no network, only its socketpair to berth; `\"host\"`: the host's."),
         Setting(
             "memory", .byteSize(0...(1 << 40)), \.memory, default: 512 << 20,
-            "Memory limit per worker, in bytes (0 = none); a worker above it is killed."),
+            "Memory limit per worker, in bytes (0 = none); a worker above it is killed. With preload, the pool's container gets this times (workers + 1)."),
         Setting(
             "cpu", .number(0...64, of: "CPUs"), \.cpu, default: 1,
-            "CPU time per worker, in CPUs, like `0.5` (0 = no limit)."),
+            "CPU time per worker, in CPUs, like `0.5` (0 = no limit). With preload, the pool's container gets this times the workers."),
         Setting(
             "pids", .integer(0...4_194_304), \.pids, default: 128,
-            "Most processes and threads per worker (0 = no limit)."),
+            "Most processes and threads per worker (0 = no limit). With preload, the pool's container gets this times (workers + 1), plus 2."),
         Setting(
             "uid", .hostID(rootIs: "root"), \.uid, default: 65534,
             "Host user the container's root runs as; an unprivileged one (not 0)."),

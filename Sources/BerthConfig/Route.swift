@@ -45,19 +45,31 @@ public enum RouteTarget: Sendable, Hashable {
     case `static`(StaticRoute)
     /// The app with this name.
     case app(name: String)
+    /// A reverse proxy to these upstream servers.
+    case proxy(UpstreamConfig)
 }
 
-/// One `[[route]]`: requests whose path matches go to the target.
+/// One `[[route]]`: requests whose host and path match go to the target.
 public struct Route: Sendable, Hashable {
     /// A URL path starting with `/`.
     public var path: String
     public var match: RouteMatch
     public var target: RouteTarget
+    /// Host names (lowercased) the route serves: exact, or `*.example.com` for any name
+    /// below example.com. Empty: the default server, for hosts no route names.
+    public var hosts: [String]
+    /// Fields added to every response of the route.
+    public var headers: [String: String]
 
-    public init(path: String, match: RouteMatch = .prefix, target: RouteTarget) {
+    public init(
+        path: String, match: RouteMatch = .prefix, target: RouteTarget, hosts: [String] = [],
+        headers: [String: String] = [:]
+    ) {
         self.path = path
         self.match = match
         self.target = target
+        self.hosts = hosts
+        self.headers = headers
     }
 
     /// Whether `requestPath` falls under this route. A prefix ending in `/` matches any path
@@ -84,17 +96,69 @@ public struct Route: Sendable, Hashable {
     }
 }
 
-/// The routes of a config, matched like nginx locations: an exact route first, then the
-/// longest matching prefix.
+/// The routes of a config, matched like nginx's server blocks and locations: first the
+/// host — an exact name, else the longest matching `*.suffix` wildcard, else the routes
+/// that name no host (the default server) — then, among that host's routes, an exact path
+/// first and then the longest matching prefix.
 public struct RouteTable: Sendable, Hashable {
     /// The routes in declaration order.
     public let routes: [Route]
-    private let exact: [String: Route]
-    /// Prefix routes, longest path first; equal lengths keep declaration order.
-    private let prefixes: [Route]
+    private let defaultServer: PathTable
+    private let exactHosts: [String: PathTable]
+    /// Wildcard hosts by suffix (`.example.com`), longest first.
+    private let wildcardHosts: [(suffix: String, table: PathTable)]
 
     public init(_ routes: [Route] = []) {
         self.routes = routes
+        defaultServer = PathTable(routes.filter(\.hosts.isEmpty))
+        var byHost: [String: [Route]] = [:]
+        for route in routes {
+            for host in route.hosts { byHost[host, default: []].append(route) }
+        }
+        exactHosts = byHost.filter { !$0.key.hasPrefix("*.") }.mapValues(PathTable.init)
+        wildcardHosts = byHost.filter { $0.key.hasPrefix("*.") }
+            .map { (suffix: String($0.key.dropFirst()), table: PathTable($0.value)) }
+            .sorted { $0.suffix.count > $1.suffix.count }
+    }
+
+    /// The route for a request to `host` (the Host header; nil or unknown: the default
+    /// server) and `path` (percent-decoded, without the query), or nil when none matches
+    /// and the request gets 404.
+    public func match(host: String? = nil, path: String) -> Route? {
+        guard let host, !exactHosts.isEmpty || !wildcardHosts.isEmpty else { return defaultServer.match(path) }
+        let name = Self.normalizedHost(host)
+        if let table = exactHosts[name] { return table.match(path) }
+        if let wildcard = wildcardHosts.first(where: { name.hasSuffix($0.suffix) && name.count > $0.suffix.count }) {
+            return wildcard.table.match(path)
+        }
+        return defaultServer.match(path)
+    }
+
+    /// A Host header's name: lowercased, without port or trailing dot.
+    static func normalizedHost(_ host: String) -> String {
+        var name = Substring(host)
+        if name.hasPrefix("["), let close = name.firstIndex(of: "]") {
+            name = name[...close]
+        } else if let colon = name.firstIndex(of: ":") {
+            name = name[..<colon]
+        }
+        if name.hasSuffix(".") { name = name.dropLast() }
+        return name.lowercased()
+    }
+
+    public var isEmpty: Bool { routes.isEmpty }
+
+    public static func == (lhs: RouteTable, rhs: RouteTable) -> Bool { lhs.routes == rhs.routes }
+    public func hash(into hasher: inout Hasher) { hasher.combine(routes) }
+}
+
+/// One server's routes by path: exact paths, then prefixes longest first.
+private struct PathTable: Sendable {
+    let exact: [String: Route]
+    /// Prefix routes, longest path first; equal lengths keep declaration order.
+    let prefixes: [Route]
+
+    init(_ routes: [Route]) {
         var exact: [String: Route] = [:]
         for route in routes where route.match == .exact && exact[route.path] == nil {
             exact[route.path] = route
@@ -106,17 +170,10 @@ public struct RouteTable: Sendable, Hashable {
             .map(\.element)
     }
 
-    /// The route for a request path (already percent-decoded, without the query), or nil
-    /// when none matches and the request gets 404.
-    public func match(path: String) -> Route? {
+    func match(_ path: String) -> Route? {
         if let route = exact[path] { return route }
         return prefixes.first { $0.matches(path) }
     }
-
-    public var isEmpty: Bool { routes.isEmpty }
-
-    public static func == (lhs: RouteTable, rhs: RouteTable) -> Bool { lhs.routes == rhs.routes }
-    public func hash(into hasher: inout Hasher) { hasher.combine(routes) }
 }
 
 /// A `[[route]]` table as read, before its target is known to be valid.
@@ -125,6 +182,10 @@ struct RouteDraft {
     var match: RouteMatch = .prefix
     var staticRoot: String?
     var app: String?
+    var proxy: String?
+    var upstream: String?
+    var hosts: [String] = []
+    var headers: [String: String] = [:]
     var index: [String] = ["index.html"]
     var immutable = false
     var create = false
@@ -152,10 +213,23 @@ struct RouteDraft {
             "`\"prefix\"`: the path and everything below it; `\"exact\"`: only the path itself."),
         Setting(
             "static", .path, \.staticRoot, defaultText: "—", flag: "--static",
-            "Directory to serve files from; set this or `app`."),
+            "Directory to serve files from; set this, `app`, `proxy` or `upstream`."),
         Setting(
             "app", .text("app name", expected: "the name of an [app.NAME] table"), \.app, defaultText: "—",
-            "Name of the `[app.NAME]` that handles these requests; set this or `static`."),
+            "Name of the `[app.NAME]` that handles these requests; set this, `static`, `proxy` or `upstream`."),
+        Setting(
+            "proxy", .text("URL", expected: "an upstream address like \"http://127.0.0.1:9000\" or \"unix:/run/app.sock\""),
+            \.proxy, defaultText: "—",
+            "Reverse proxy to one server, `\"http://HOST:PORT\"` or `\"unix:PATH\"`, with the `[upstream.NAME]` defaults."),
+        Setting(
+            "upstream", .text("upstream name", expected: "the name of an [upstream.NAME] table"), \.upstream,
+            defaultText: "—", "Reverse proxy to the servers of this `[upstream.NAME]`."),
+        Setting(
+            "host", .hostPatterns, \.hosts, default: [],
+            "Host names the route serves (`\"example.com\"`, `\"*.example.com\"`, or an array); none: the default server."),
+        Setting(
+            "headers", .responseHeaders, \.headers, default: [:],
+            "Fields added to every response of the route, like `{ \"X-Frame-Options\" = \"DENY\" }`."),
         Setting(
             "index", .strings, \.index, default: ["index.html"],
             "Static routes: files tried, in order, when a request names a directory."),
@@ -193,10 +267,29 @@ struct RouteDraft {
 /// A `[[listen]]` table as read.
 struct ListenDraft {
     var bind: ListenAddress?
+    var tlsCertificate: String?
+    var tlsKey: String?
+    var tlsSNI: [CertificatePair] = []
+    var alpn: [String] = supportedApplicationProtocols
+    var redirectHTTPS: Int?
 
     static let settings: [Setting<ListenDraft>] = [
         Setting(
             "bind", .listenAddress, \.bind, required: true, flag: "--bind",
             "`HOST:PORT`, `[IPv6]:PORT`, `:PORT` (all interfaces) or `unix:PATH`."),
+        Setting(
+            "tls_certificate", .path, \.tlsCertificate, defaultText: "— (plain HTTP)",
+            "PEM certificate chain (leaf first): the listener speaks TLS. Needs `tls_key`; reloaded on SIGHUP."),
+        Setting(
+            "tls_key", .path, \.tlsKey, defaultText: "—", "PEM private key of `tls_certificate`."),
+        Setting(
+            "tls_sni", .certificatePairs, \.tlsSNI, default: [],
+            "More certificates, `[{ certificate = \"FILE\", key = \"FILE\" }]`, each chosen when the client asks (SNI) for a DNS name in its subjectAltName."),
+        Setting(
+            "alpn", .applicationProtocols, \.alpn, default: supportedApplicationProtocols,
+            "TLS listeners: application protocols offered by ALPN, in order of preference."),
+        Setting(
+            "redirect_https", .integer(1...65535), \.redirectHTTPS, defaultText: "—",
+            "Answer every request on this (plain) listener with a 301 to the same host and path over https on this port."),
     ]
 }

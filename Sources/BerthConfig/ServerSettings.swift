@@ -2,6 +2,14 @@
 public struct ServerSettings: Sendable, Hashable {
     /// Where the access log goes.
     public var accessLog: AccessLog = .stdout
+    public var accessLogFormat: AccessLogFormat = .combined
+    /// Where front and gateway errors go, and from which level on.
+    public var errorLog: ErrorLog = .stderr
+    public var errorLogLevel: LogLevel = .info
+    /// Requests one connection may carry (nginx's keepalive_requests); 0 for no limit.
+    public var maxRequestsPerConnection = 0
+    /// Open client connections berth accepts at once; 0 for no limit.
+    public var maxConnections = 0
     /// Largest request head (request line and headers) in bytes; larger gets 431.
     public var maxHeaderSize = 0
     /// Largest request body in bytes, 0 for unlimited; larger gets 413.
@@ -38,7 +46,16 @@ public struct ServerSettings: Sendable, Hashable {
     static let settings: [Setting<ServerSettings>] = [
         Setting(
             "access_log", .accessLog, \.accessLog, default: .stdout, flag: "--access-log",
-            "Access log: `\"-\"` for standard output, `\"off\"`, or a file to append to."),
+            "Access log: `\"-\"` for standard output, `\"off\"`, or a file to append to (reopened on SIGUSR1)."),
+        Setting(
+            "access_log_format", .choice(AccessLogFormat.self), \.accessLogFormat, default: .combined,
+            "`\"combined\"`: nginx's combined format plus request time and id; `\"json\"`: one JSON object per line."),
+        Setting(
+            "error_log", .errorLog, \.errorLog, default: .stderr,
+            "Where front and gateway errors go: `\"-\"` for standard error, or a file to append to (reopened on SIGUSR1)."),
+        Setting(
+            "error_log_level", .choice(LogLevel.self), \.errorLogLevel, default: .info,
+            "The least severe messages the error log keeps; `BERTH_LOG_LEVEL` in the environment overrides it."),
         Setting(
             "max_header_size", .byteSize(1024...1_048_576), \.maxHeaderSize, default: 16384,
             "Largest request line plus headers, in bytes; a larger request head gets 431."),
@@ -54,6 +71,12 @@ public struct ServerSettings: Sendable, Hashable {
         Setting(
             "body_timeout", .seconds(0...3600), \.bodyTimeout, default: 60,
             "Seconds allowed between two reads of a request body (0 = no limit)."),
+        Setting(
+            "max_requests_per_connection", .integer(0...100_000_000), \.maxRequestsPerConnection, default: 1000,
+            "Requests one keep-alive connection may carry before berth closes it (0 = no limit), like nginx's `keepalive_requests`."),
+        Setting(
+            "max_connections", .integer(0...10_000_000), \.maxConnections, default: 10000,
+            "Client connections open at once (0 = no limit); at the limit berth stops accepting until one closes."),
         Setting(
             "shutdown_grace", .seconds(0...3600), \.shutdownGrace, serve: 30, dev: 5,
             "Seconds in-flight requests get to finish after SIGTERM or SIGINT."),

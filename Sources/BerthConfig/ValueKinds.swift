@@ -318,6 +318,57 @@ extension ValueKind {
                     .joined(separator: ",") + (types.isEmpty ? "}" : " }")
             })
     }
+
+    /// Host names a route serves: one string or an array; each a name or `*.suffix`.
+    static var hostPatterns: ValueKind<[String]> {
+        ValueKind<[String]>(
+            docType: "host name or array of them",
+            read: { (node, _) throws(ValueProblem) in
+                let items: [TOMLNode]
+                switch node {
+                case .string: items = [node]
+                case .array(let array) where !array.isEmpty: items = array
+                default:
+                    throw ValueProblem(problem: "must be a host name like \"example.com\" or \"*.example.com\", or an array of them, got \(node.shown)")
+                }
+                return try items.enumerated().map { (i, item) throws(ValueProblem) in
+                    let suffix = items.count == 1 && !(node.isArray) ? "" : "[\(i)]"
+                    guard case .string(let s) = item else {
+                        throw ValueProblem(suffix: suffix, problem: "must be a host name, got \(item.shown)")
+                    }
+                    if let problem = hostPatternProblem(s) { throw ValueProblem(suffix: suffix, problem: problem) }
+                    return s.lowercased()
+                }
+            },
+            show: { $0.count == 1 ? quoted($0[0]) : "[" + $0.map(quoted).joined(separator: ", ") + "]" })
+    }
+
+    /// Response header fields: a table of strings with token names and single-line values.
+    static var responseHeaders: ValueKind<[String: String]> {
+        ValueKind<[String: String]>(
+            docType: "table of strings",
+            read: { (node, _) throws(ValueProblem) in
+                guard case .table(let entries) = node else {
+                    throw ValueProblem(problem: "must be a table of strings like { \"X-Frame-Options\" = \"DENY\" }, got \(node.shown)")
+                }
+                var fields: [String: String] = [:]
+                for (name, value) in entries {
+                    let token = "!#$%&'*+-.^_`|~"
+                    guard !name.isEmpty, name.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains(Character($0)) || token.unicodeScalars.contains($0)) }) else {
+                        throw ValueProblem(suffix: ".\(name)", problem: "is not a valid header field name")
+                    }
+                    guard case .string(let s) = value, !s.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }) else {
+                        throw ValueProblem(suffix: ".\(name)", problem: "must be a one-line string, got \(value.shown)")
+                    }
+                    fields[name] = s
+                }
+                return fields
+            },
+            show: { fields in
+                "{" + fields.sorted { $0.key < $1.key }.map { " \(quoted($0.key)) = \(quoted($0.value))" }
+                    .joined(separator: ",") + (fields.isEmpty ? "}" : " }")
+            })
+    }
 }
 
 /// `type/subtype` with optional parameters, no control characters.
@@ -335,6 +386,52 @@ func headerValueProblem(_ s: String) -> String? {
         return "must not contain line breaks or control characters"
     }
     return nil
+}
+
+extension ValueKind {
+    /// One of an enum's string values.
+    static func choice<T: RawRepresentable & CaseIterable & Sendable>(_ type: T.Type) -> ValueKind<T>
+    where T.RawValue == String {
+        let names = T.allCases.map { quoted($0.rawValue) }
+        let listed = names.dropLast().joined(separator: ", ") + (names.count > 1 ? " or " : "") + (names.last ?? "")
+        return ValueKind<T>(
+            docType: T.allCases.map { "`\"\($0.rawValue)\"`" }.joined(separator: ", "),
+            read: { (node, _) throws(ValueProblem) in
+                guard case .string(let s) = node, let value = T(rawValue: s) else {
+                    throw ValueProblem(problem: "must be \(listed), got \(node.shown)")
+                }
+                return value
+            },
+            show: { quoted($0.rawValue) })
+    }
+
+    static var errorLog: ValueKind<ErrorLog> {
+        ValueKind<ErrorLog>(
+            docType: "`\"-\"` or path",
+            read: { (node, context) throws(ValueProblem) in
+                guard case .string(let s) = node, !s.isEmpty else {
+                    throw ValueProblem(problem: "must be \"-\" (standard error) or a file path, got \(node.shown)")
+                }
+                return s == "-" ? .stderr : .file(path: resolvePath(s, against: context.baseDirectory))
+            },
+            show: { quoted($0.description) })
+    }
+}
+
+extension TOMLNode {
+    var isArray: Bool {
+        if case .array = self { return true }
+        return false
+    }
+}
+
+/// Host names of routes: letters, digits, `-` and `.`, optionally starting with `*.`.
+func hostPatternProblem(_ s: String) -> String? {
+    var name = Substring(s)
+    if name.hasPrefix("*.") { name = name.dropFirst(2) }
+    let valid = !name.isEmpty && !name.hasPrefix(".") && !name.hasSuffix(".")
+        && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == ".") }
+    return valid ? nil : "must be a host name like \"example.com\" or \"*.example.com\" (no port, no other wildcards), got \(quoted(s))"
 }
 
 /// URL paths of routes: absolute, without query, fragment or whitespace.

@@ -136,15 +136,21 @@ static void close_other_fds(int keep_a, int keep_b, int error_fd) {
 
 // pid 1 of the container: it reaps every orphan (zombies would otherwise pile up against
 // the pids limit) and exits with the worker's status, which takes the namespace down.
-__attribute__((noreturn)) static void init_loop(pid_t worker) {
+// With `outlives_main` (a preload zygote) it keeps the namespace up until its last child
+// (a forked worker, reparented here) is gone: a zygote that exits or crashes must not take
+// the workers it forked down with it. It then exits with the zygote's status.
+__attribute__((noreturn)) static void init_loop(pid_t worker, int outlives_main) {
+    int main_status = -1;
     for (;;) {
         int status = 0;
         pid_t done = waitpid(-1, &status, 0);
-        if (done == worker) {
+        if (done == worker && outlives_main) {
+            main_status = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+        } else if (done == worker) {
             if (WIFSIGNALED(status)) _exit(128 + WTERMSIG(status));
             _exit(WEXITSTATUS(status));
         }
-        if (done < 0 && errno == ECHILD) _exit(0);
+        if (done < 0 && errno == ECHILD) _exit(main_status < 0 ? 0 : main_status);
     }
 }
 
@@ -219,7 +225,7 @@ __attribute__((noreturn)) static void child_main(const struct berth_container_pl
     if (worker > 0) {
         close(plan->target_fd);
         close(error_fd);
-        init_loop(worker);
+        init_loop(worker, plan->init_outlives_main);
     }
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) fail(error_fd, "pdeathsig", NULL);
     if (plan->seccomp_filter) {

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 int berth_send_with_fd(int sock, const void *data, size_t length, int fd) {
     struct iovec iov = {(void *)data, length};
@@ -60,4 +62,9 @@ int berth_receive_fd(int sock, int *fd) {
 
 int berth_become_child_subreaper(void) {
     return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 ? 0 : -errno;
+}
+
+int berth_pidfd_open(pid_t pid) {
+    long fd = syscall(SYS_pidfd_open, pid, 0);
+    return fd < 0 ? -errno : (int)fd;
 }

@@ -22,6 +22,9 @@ public struct IsolationSpec: Sendable {
     /// Where each worker's root is assembled (an empty directory; the mounts live only in
     /// the worker's mount namespace).
     public var stagingRoot: String
+    /// The container's init outlives the process it runs and exits with its last child:
+    /// for a preload zygote, whose forked workers live on in its container.
+    public var initOutlivesMain = false
 
     public init(hostname: String, contents: RootfsContents, stagingRoot: String) {
         self.hostname = hostname
@@ -128,6 +131,7 @@ public final class ContainerLauncher: WorkerLauncher, @unchecked Sendable {
         let hostname = strings.add(isolation.hostname)
         let protocolFD = spec.protocolFD
         let targetFD = spec.targetFD
+        let outlives = isolation.initOutlivesMain
         let rc: Int32 = cSteps.withUnsafeBufferPointer { stepsBuffer in
             argv.withUnsafeBufferPointer { argvBuffer in
                 envp.withUnsafeBufferPointer { envpBuffer in
@@ -153,6 +157,7 @@ public final class ContainerLauncher: WorkerLauncher, @unchecked Sendable {
                             plan.rlimit_count = Int32(rlimitBuffer.count)
                             plan.seccomp_filter = filter
                             plan.seccomp_length = length
+                            plan.init_outlives_main = outlives ? 1 : 0
                             return berth_container_clone(&plan, &pid, &pidfd, &releaseFD, &errorFD)
                         }
                     }

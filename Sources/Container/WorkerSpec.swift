@@ -1,3 +1,5 @@
+import LinuxSystem
+
 /// Everything needed to start one worker process: what to run, where, with which
 /// environment, and which socket it inherits. Isolation settings join this later.
 public struct WorkerSpec: Sendable {
@@ -34,10 +36,20 @@ public struct LaunchedWorker: Sendable {
     public let pid: Int32
     /// What the launcher made for it (a cgroup), to release once it is reaped.
     public let resources: WorkerResources?
+    /// How to wait for its end when it is no child of berth (a worker forked inside a
+    /// preload container); nil: waitpid on `pid`.
+    public let waitForExit: (@Sendable () -> ExitStatus)?
 
-    public init(pid: Int32, resources: WorkerResources? = nil) {
+    public init(pid: Int32, resources: WorkerResources? = nil, waitForExit: (@Sendable () -> ExitStatus)? = nil) {
         self.pid = pid
         self.resources = resources
+        self.waitForExit = waitForExit
+    }
+
+    /// Blocks until the process ended; how it ended, as far as berth can know.
+    public func wait() -> ExitStatus {
+        if let waitForExit { return waitForExit() }
+        return (try? Processes.wait(pid)) ?? .exited(-1)
     }
 }
 

@@ -20,17 +20,34 @@ public struct ZygoteBootError: Error, CustomStringConvertible {
 /// child subreaper): the pool waits for and signals them like any other worker, and a
 /// zygote that dies takes no worker with it. A dead zygote is started again; `reload`
 /// replaces it so that new workers run the code now on disk.
+///
+/// With isolation (`contained`), `starter` makes a container per zygote whose init outlives
+/// the zygote, and the workers are forked inside it: per-pool isolation, they share the
+/// zygote's namespaces, root and cgroup. The double fork then reparents each worker to the
+/// container's init, not to berth (no subreaper reaches across a pid namespace), so berth
+/// finds its host pid among the init's children and waits on a pidfd; the zygote itself is
+/// watched the same way. Its container ends (and is reaped here, its cgroup removed) when
+/// the last process in it does: a zygote that crashes or is replaced takes no worker along.
 public final class ZygoteLauncher: WorkerLauncher, @unchecked Sendable {
     private struct Zygote {
+        /// The zygote's host pid.
         var pid: Int32
         var control: Int32
+        /// The host pid of its container's init, the parent of every worker it forks.
+        var container: Int32?
     }
 
     private let starter: WorkerLauncher
+    private let contained: Bool
+    /// Entered by each watcher thread until its zygote (and container) is reaped.
+    private let watchers = DispatchGroup()
+    private var containers: Set<Int32> = []
     private let lock = NSLock()
     private var zygote: Zygote?
     private var lastSpec: WorkerSpec?
     private var stopped = false
+    /// Numbers the zygotes: a replaced one's container (and cgroup) may still be up.
+    private var zygoteCount = 0
     /// Receives one line for each zygote event worth logging (exits, restarts).
     public var log: @Sendable (String) -> Void = { _ in }
 
@@ -43,8 +60,11 @@ public final class ZygoteLauncher: WorkerLauncher, @unchecked Sendable {
         case forked = 0x28
     }
 
-    public init(starter: WorkerLauncher) throws(SystemError) {
+    /// `contained`: `starter` puts the zygote in a container whose init outlives it
+    /// (`IsolationSpec.initOutlivesMain`), and workers are forked inside that container.
+    public init(starter: WorkerLauncher, contained: Bool = false) throws(SystemError) {
         self.starter = starter
+        self.contained = contained
         try Processes.becomeChildSubreaper()
     }
 
@@ -60,11 +80,29 @@ public final class ZygoteLauncher: WorkerLauncher, @unchecked Sendable {
             guard kind == Frame.forked.rawValue, let pid = Int32(String(decoding: payload, as: UTF8.self)) else {
                 throw ZygoteBootError(message: "zygote answered FORK with frame 0x\(String(kind, radix: 16))")
             }
-            return LaunchedWorker(pid: pid)
+            guard let container = current.container else { return LaunchedWorker(pid: pid) }
+            return try containedWorker(inner: pid, container: container, label: spec.label)
         } catch {
             // A zygote that cannot fork is replaced on the next launch.
             discard(current)
             throw error
+        }
+    }
+
+    /// A worker forked in the zygote's container, known there as `inner`: the zygote's
+    /// double fork made it a child of the container's init, where berth finds its host pid.
+    private func containedWorker(inner: Int32, container: Int32, label: String) throws -> LaunchedWorker {
+        guard let host = ProcFS.childHostPID(of: inner, parent: container) else {
+            throw ZygoteBootError(message: "\(label): forked as pid \(inner) in the zygote's container, but no such process is there")
+        }
+        // Opened while it is surely alive (its exit would leave the init's children list
+        // only once it is reaped); nil only if it already ended.
+        let pidfd = try? Processes.openPIDFD(host)
+        return LaunchedWorker(pid: host) {
+            guard let pidfd else { return .endedElsewhere }
+            try? Processes.waitForExit(pidfd: pidfd)
+            Descriptors.close(pidfd)
+            return .endedElsewhere
         }
     }
 
@@ -82,10 +120,20 @@ public final class ZygoteLauncher: WorkerLauncher, @unchecked Sendable {
         let current = zygote
         if let current { discard(current) }
         lock.unlock()
-        guard let current else { return }
-        // It exits when its socket closes; a stuck one is killed.
-        for _ in 0..<200 where Glibc.kill(current.pid, 0) == 0 { usleep(10_000) }
-        Processes.signal(current.pid, SIGKILL)
+        if let current {
+            // It exits when its socket closes; a stuck one is killed.
+            for _ in 0..<200 where Glibc.kill(current.pid, 0) == 0 { usleep(10_000) }
+            Processes.signal(current.pid, SIGKILL)
+        }
+        // Containers end with their last process; the pools stopped their workers first.
+        // Any still up after 3 s are killed (their init, and so everything in them).
+        if watchers.wait(timeout: .now() + 3) == .timedOut {
+            lock.lock()
+            let left = containers
+            lock.unlock()
+            for pid in left { Processes.signal(pid, SIGKILL) }
+            _ = watchers.wait(timeout: .now() + 5)
+        }
     }
 
     // MARK: - The zygote process
@@ -98,7 +146,8 @@ public final class ZygoteLauncher: WorkerLauncher, @unchecked Sendable {
         var zygoteSpec = spec
         zygoteSpec.arguments = spec.arguments + ["--zygote"]
         zygoteSpec.protocolFD = child
-        zygoteSpec.label = "zygote"
+        zygoteCount += 1
+        zygoteSpec.label = "zygote \(zygoteCount)"
         let launched: LaunchedWorker
         do {
             launched = try starter.launch(zygoteSpec)
@@ -106,11 +155,40 @@ public final class ZygoteLauncher: WorkerLauncher, @unchecked Sendable {
             Descriptors.close(parent)
             throw error
         }
-        let started = Zygote(pid: launched.pid, control: parent)
-        Thread.detachNewThread { [self] in
-            let status = (try? Processes.wait(started.pid)) ?? .exited(-1)
+        var started = Zygote(pid: launched.pid, control: parent)
+        if contained {
+            // The init forked the zygote before the launch returned (it waits for the exec).
+            guard let zygotePID = ProcFS.children(of: launched.pid).first else {
+                Descriptors.close(parent)
+                Processes.signal(launched.pid, SIGKILL)
+                _ = try? Processes.wait(launched.pid)
+                try? launched.resources?.release()
+                throw ZygoteBootError(message: "the zygote's container (init pid \(launched.pid)) has no zygote in it")
+            }
+            started = Zygote(pid: zygotePID, control: parent, container: launched.pid)
+            containers.insert(launched.pid)
+        }
+        watchers.enter()
+        Thread.detachNewThread { [self, started] in
+            defer { watchers.leave() }
+            guard let container = started.container else {
+                let status = (try? Processes.wait(started.pid)) ?? .exited(-1)
+                try? launched.resources?.release()
+                exited(started, status: status)
+                return
+            }
+            // The zygote is the init's child, not ours: a pidfd tells when it ends.
+            if let pidfd = try? Processes.openPIDFD(started.pid) {
+                try? Processes.waitForExit(pidfd: pidfd)
+                Descriptors.close(pidfd)
+            }
+            exited(started, status: .endedElsewhere)
+            // The container lives on until its last forked worker is gone.
+            _ = try? Processes.wait(container)
             try? launched.resources?.release()
-            exited(started, status: status)
+            lock.lock()
+            containers.remove(container)
+            lock.unlock()
         }
         // Importing the app: a large Django project takes seconds on a busy machine.
         let (kind, payload) = try readFrame(parent, timeoutMillis: 120_000, discardingOnError: started)

@@ -27,6 +27,7 @@ extension WorkerPool {
         let started = NIODeadline.now()
         let worker: Worker
         let parentFD: Int32
+        let launched: LaunchedWorker
         do {
             let (parent, child) = try Descriptors.socketPair(for: label)
             defer { Descriptors.close(child) }
@@ -37,7 +38,6 @@ extension WorkerPool {
                 executable: configuration.command[0], arguments: configuration.command,
                 environment: configuration.environment, workingDirectory: configuration.workingDirectory,
                 protocolFD: child, label: label)
-            let launched: LaunchedWorker
             do {
                 launched = try launcher.launch(spec)
             } catch {
@@ -78,8 +78,8 @@ extension WorkerPool {
                     Processes.signal(worker.pid, SIGKILL)
                 }
             }
-        Thread.detachNewThread {
-            let status = (try? Processes.wait(worker.pid)) ?? .exited(-1)
+        Thread.detachNewThread { [launched] in
+            let status = launched.wait()
             pool.onLoop { $0.workerExited(worker, status: status) }
         }
     }

@@ -7,29 +7,41 @@ import NIOConcurrencyHelpers
 /// One line per request in nginx's "combined" format, followed by the request time in
 /// seconds and berth's request id:
 /// `127.0.0.1 - - [29/Nov/2026:05:00:00 +0000] "GET / HTTP/1.1" 200 13 "-" "curl/8.0" 0.001 r1f`
+/// — or one JSON object per line (`AccessLog+JSON.swift`).
 public final class AccessLog: Sendable {
-    private let fd: Int32
-    private let ownsFD: Bool
-    private let lock = NIOLock()
+    /// How each line is written.
+    public enum Format: String, Sendable {
+        case combined
+        case json
+    }
+
+    /// Where lines go; reopened on SIGUSR1 for log rotation.
+    public let destination: LogFile
+    let format: Format
 
     /// Logs to standard output.
-    public static func standardOutput() -> AccessLog { AccessLog(fd: 1, ownsFD: false) }
+    public static func standardOutput(format: Format = .combined) -> AccessLog {
+        AccessLog(destination: .standardOutput, format: format)
+    }
 
     /// Appends to the file at `path`, creating it if needed.
-    public static func file(_ path: String) throws -> AccessLog {
-        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw AccessLogError(description: "access_log: cannot open \(path): \(String(cString: strerror(errno)))")
+    public static func file(_ path: String, format: Format = .combined) throws -> AccessLog {
+        do {
+            return AccessLog(destination: try LogFile(path: path), format: format)
+        } catch {
+            throw AccessLogError(description: "access_log: cannot open \(path): \(error)")
         }
-        return AccessLog(fd: fd, ownsFD: true)
     }
 
-    private init(fd: Int32, ownsFD: Bool) {
-        self.fd = fd
-        self.ownsFD = ownsFD
+    public init(destination: LogFile, format: Format) {
+        self.destination = destination
+        self.format = format
     }
 
-    deinit { if ownsFD { close(fd) } }
+    /// Reopens a log file (after logrotate renamed it).
+    public func reopen() throws {
+        try destination.reopen()
+    }
 
     struct Entry {
         var remote: String
@@ -40,17 +52,19 @@ public final class AccessLog: Sendable {
         var bytes: Int64
         var referer: String?
         var userAgent: String?
+        var host: String? = nil
         var seconds: Double
         var requestID: String
     }
 
     func write(_ e: Entry) {
+        if format == .json { return writeJSON(e) }
         // Milliseconds as nginx's $request_time prints them: 0.001
         let millis = Int((e.seconds * 1000).rounded())
         let seconds = "\(millis / 1000).\(String(millis % 1000).leftPadded(to: 3))"
         var line = "\(e.remote) - - [\(HTTPDate.logNow())] \"\(escape(e.method)) \(escape(e.uri)) \(e.version)\" "
         line += "\(e.status) \(e.bytes) \"\(escape(e.referer ?? "-"))\" \"\(escape(e.userAgent ?? "-"))\" \(seconds) \(e.requestID)\n"
-        lock.withLock { Descriptors.writeAll(fd, line) }
+        destination.write(line)
     }
 
     /// Escapes `"`, `\` and control bytes like nginx's `\xHH`, so a line stays one line.

@@ -29,6 +29,8 @@ final class ActiveRequest {
     var responseComplete = false
     var status = 0
     var bytesSent: Int64 = 0
+    /// The route's own response fields (`Routing.responseHeaders`).
+    var responseHeaders: [(String, String)] = []
 
     /// `keepAlive`: whether the connection may carry another request after this one (the
     /// client asked for it and the front allows it).

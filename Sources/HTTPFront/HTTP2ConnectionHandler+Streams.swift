@@ -33,7 +33,11 @@ extension HTTP2ConnectionHandler {
         } catch {
             return sendPage(stream, status: 400)
         }
-        switch configuration.route(target.normalizedPath) {
+        let host = head.authority.isEmpty ? head.first("host") : head.authority
+        let routing = configuration.routeRequest.map { $0(host, target.normalizedPath) }
+            ?? configuration.route(target.normalizedPath).map { Routing(target: $0) }
+        stream.responseHeaders = routing?.responseHeaders ?? []
+        switch routing?.target {
         case .none:
             sendPage(stream, status: 404)
         case .staticFiles(let site, let prefix)?:
@@ -101,6 +105,7 @@ extension HTTP2ConnectionHandler {
             fields.append((lower, clean))
         }
         if !hasDate { fields.append(("date", HTTPDate.now())) }
+        applyRouteHeaders(stream, to: &fields)
         stream.dropBody = stream.head.method == "HEAD" || status == 204 || status == 304
         stream.status = status
         stream.responseStarted = true
@@ -202,6 +207,7 @@ extension HTTP2ConnectionHandler {
         }
         var headers = answer.headers
         headers.append(("date", HTTPDate.now()))
+        applyRouteHeaders(stream, to: &headers)
         stream.status = answer.status
         stream.responseStarted = true
         var chunks: [StaticAnswer.Chunk] = []
@@ -222,6 +228,15 @@ extension HTTP2ConnectionHandler {
         guard !chunks.isEmpty else { return finishOwn(stream) }
         stream.kind = .staticBody(chunks)
         fillFromFile(stream)
+    }
+
+    /// The route's `headers` replace fields of the same name (as over HTTP/1).
+    private func applyRouteHeaders(_ stream: HTTP2Stream, to fields: inout [(name: String, value: String)]) {
+        for (name, value) in stream.responseHeaders {
+            let lower = name.lowercased()
+            fields.removeAll { $0.name.lowercased() == lower }
+            fields.append((lower, value))
+        }
     }
 
     private func finishOwn(_ stream: HTTP2Stream) {

@@ -20,6 +20,8 @@ final class HTTP2Stream {
     let requestID: String
     let start = NIODeadline.now()
     var kind = Kind.own
+    /// The route's own response fields (`Routing.responseHeaders`).
+    var responseHeaders: [(String, String)] = []
     var requestComplete: Bool
     var bodyBytes: Int64 = 0
     /// When request body bytes last arrived (or the stream opened): the body timeout.

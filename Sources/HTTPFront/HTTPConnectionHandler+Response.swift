@@ -112,6 +112,7 @@ extension HTTPConnectionHandler {
     func responseHead(_ request: ActiveRequest, status: Int, reason: String? = nil, headers: HTTPHeaders) -> HTTPResponseHead {
         var headers = headers
         headers.add(name: "Date", value: HTTPDate.now())
+        for (name, value) in request.responseHeaders { headers.replaceOrAdd(name: name, value: value) }
         if !request.keepAlive {
             headers.replaceOrAdd(name: "Connection", value: "close")
         } else if request.head.version.isBefore11 {
@@ -221,6 +222,7 @@ extension HTTPConnectionHandler {
             version: version == .http1_1 ? "HTTP/1.1" : version == .http1_0 ? "HTTP/1.0" : "HTTP/\(version.major).\(version.minor)",
             status: request.status, bytes: request.bytesSent,
             referer: request.head.headers.first(name: "referer"), userAgent: request.head.headers.first(name: "user-agent"),
+            host: configuration.accessLog?.format == .json ? request.head.headers.first(name: "host") : nil,
             seconds: Double((NIODeadline.now() - request.start).nanoseconds) / 1e9, requestID: request.requestID.text))
     }
 }

@@ -9,11 +9,13 @@ extension HTTPConnectionHandler {
     /// when no file exists (or the method is not GET/HEAD), or 405.
     func startStatic(
         _ head: HTTPRequestHead, target: RequestTarget, site: StaticSite, prefix: String, id: RequestID,
-        hasBody: Bool, keepAlive: Bool, context: ChannelHandlerContext
+        hasBody: Bool, keepAlive: Bool, responseHeaders: [(String, String)], context: ChannelHandlerContext
     ) {
         guard head.method == .GET || head.method == .HEAD else {
             if let app = site.fallback {
-                return openExchange(head, target: target, service: app, id: id, hasBody: hasBody, keepAlive: keepAlive, context: context)
+                return openExchange(
+                    head, target: target, service: app, id: id, hasBody: hasBody, keepAlive: keepAlive,
+                    responseHeaders: responseHeaders, context: context)
             }
             let request = ActiveRequest(
                 head: head, requestID: id, kind: .deferred(.error(status: 405, headers: [("Allow", "GET, HEAD")])),
@@ -28,10 +30,13 @@ extension HTTPConnectionHandler {
         for (name, value) in head.headers { staticRequest.take(name: name, value: value) }
         let answer = StaticResponder.answer(site: site, relative: String(relative), request: staticRequest)
         if answer.noFile, let app = site.fallback {
-            return openExchange(head, target: target, service: app, id: id, hasBody: hasBody, keepAlive: keepAlive, context: context)
+            return openExchange(
+                    head, target: target, service: app, id: id, hasBody: hasBody, keepAlive: keepAlive,
+                    responseHeaders: responseHeaders, context: context)
         }
         current = ActiveRequest(
             head: head, requestID: id, kind: .deferred(.staticAnswer(answer)), hasBody: hasBody, keepAlive: keepAlive)
+        current?.responseHeaders = responseHeaders
     }
 
     /// Writes a planned answer: the head, then the body from memory or with sendfile.

@@ -30,6 +30,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     var flushPending = false
     /// TCP_CORK is on until the next flush (see `uncork`).
     var corked = false
+    /// Requests begun on this connection (for `maxRequestsPerConnection`).
+    private var requestCount = 0
     private var timer: RepeatedTask?
     private static let requestCounter = Atomic<UInt64>(0)
     private static let idPrefix = String(UInt32.random(in: 0...UInt32.max), radix: 36)
@@ -42,14 +44,21 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        // Added after a TLS handshake: the channel went active before this handler was here.
+        if context.channel.isActive { startTimer(context) }
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        startTimer(context)
+        context.fireChannelActive()
+    }
+
+    private func startTimer(_ context: ChannelHandlerContext) {
+        guard timer == nil else { return }
         activity.enterIdle()
         timer = context.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [self] _ in
             checkTimeouts()
         }
-        context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -136,8 +145,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let chunked = head.headers.contains(name: "transfer-encoding")
         let hasBody = chunked || (contentLength ?? 0) > 0
         let id = nextRequestID()
-        // A keep-alive timeout of 0 turns keep-alive off.
+        requestCount += 1
+        // A keep-alive timeout of 0 turns keep-alive off; the connection's last allowed
+        // request (nginx's keepalive_requests) closes it.
         let keepAlive = head.isKeepAlive && configuration.keepAliveTimeout != 0
+            && (configuration.maxRequestsPerConnection == 0 || requestCount < configuration.maxRequestsPerConnection)
         func reject(_ status: Int, headers: [(String, String)] = []) {
             let request = ActiveRequest(
                 head: head, requestID: id, kind: .deferred(.error(status: status, headers: headers)),
@@ -163,21 +175,30 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             return reject(400)
         }
 
-        switch configuration.route(target.normalizedPath) {
+        if let port = configuration.redirectToHTTPSPort {
+            return redirectToHTTPS(head, port: port, id: id, hasBody: hasBody, keepAlive: keepAlive, context: context)
+        }
+        let routing = configuration.routeRequest.map { $0(head.headers.first(name: "host"), target.normalizedPath) }
+            ?? configuration.route(target.normalizedPath).map { Routing(target: $0) }
+        switch routing?.target {
         case .none:
             current = ActiveRequest(
                 head: head, requestID: id, kind: .deferred(.error(status: 404, headers: [])), hasBody: hasBody,
                 keepAlive: keepAlive)
         case .staticFiles(let site, let prefix)?:
-            startStatic(head, target: target, site: site, prefix: prefix, id: id, hasBody: hasBody, keepAlive: keepAlive, context: context)
+            startStatic(
+                head, target: target, site: site, prefix: prefix, id: id, hasBody: hasBody, keepAlive: keepAlive,
+                responseHeaders: routing?.responseHeaders ?? [], context: context)
         case .app(let service, _)?:
-            openExchange(head, target: target, service: service, id: id, hasBody: hasBody, keepAlive: keepAlive, context: context)
+            openExchange(
+                head, target: target, service: service, id: id, hasBody: hasBody, keepAlive: keepAlive,
+                responseHeaders: routing?.responseHeaders ?? [], context: context)
         }
     }
 
     func openExchange(
         _ head: HTTPRequestHead, target: RequestTarget, service: AppService, id: RequestID, hasBody: Bool,
-        keepAlive: Bool, context: ChannelHandlerContext
+        keepAlive: Bool, responseHeaders: [(String, String)], context: ChannelHandlerContext
     ) {
         let local = context.channel.localAddress
         let remote = context.channel.remoteAddress
@@ -194,6 +215,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let request = ActiveRequest(
             head: head, requestID: id, kind: .deferred(.error(status: 500, headers: [])), hasBody: hasBody,
             keepAlive: keepAlive)
+        request.responseHeaders = responseHeaders
         current = request
         let bridge = AppResponseBridge(loop: context.eventLoop, handler: self, request: request)
         request.kind = .app(service.open(appRequest, writer: bridge))

@@ -26,26 +26,50 @@ public final class HTTPServer: Sendable {
     private let configuration: FrontConfiguration
     private let listeners: NIOLockedBox<[Channel]> = NIOLockedBox([])
     private let connections = ConnectionRegistry()
+    private let gate: AcceptGate
+
+    /// The access log, for reopening after rotation.
+    public var accessLog: AccessLog? { configuration.accessLog }
 
     public init(group: EventLoopGroup, configuration: FrontConfiguration) {
         self.group = group
         self.configuration = configuration
+        gate = AcceptGate(limit: configuration.maxConnections)
     }
 
     /// Binds `address` and starts accepting; returns the address actually bound (port 0
-    /// becomes the kernel's choice).
-    public func bind(_ address: Address) async throws -> Address {
-        let configuration = self.configuration
+    /// becomes the kernel's choice). With `security` (TLS), requests are https; with
+    /// `redirectToHTTPSPort`, every request gets a 301 to https on that port.
+    public func bind(_ address: Address, security: ConnectionSecurity? = nil, redirectToHTTPSPort: Int? = nil) async throws -> Address {
+        var configuration = self.configuration
+        configuration.redirectToHTTPSPort = redirectToHTTPSPort
         let connections = self.connections
+        let gate = self.gate
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try HTTPServer.configureCleartextPipeline(channel, configuration: configuration)
+            .childChannelInitializer { [configuration] channel in
+                gate.opened(channel)
+                guard let security else {
+                    return channel.eventLoop.makeCompletedFuture {
+                        // A redirecting listener answers HTTP/1.1 only: its job is one 301.
+                        if configuration.redirectToHTTPSPort == nil {
+                            try HTTPServer.configureCleartextPipeline(channel, configuration: configuration)
+                        } else {
+                            try HTTPServer.configurePipeline(channel, configuration: configuration)
+                        }
+                        connections.add(channel)
+                    }
+                }
+                return channel.eventLoop.makeCompletedFuture {
                     connections.add(channel)
+                    try security.secure(channel) { channel, negotiated in
+                        channel.eventLoop.makeCompletedFuture {
+                            try HTTPServer.configureNegotiated(channel, protocol: negotiated, configuration: configuration)
+                        }
+                    }
                 }
             }
         let channel: Channel
@@ -57,6 +81,7 @@ public final class HTTPServer: Sendable {
             channel = try await bootstrap.bind(unixDomainSocketPath: path).get()
         }
         listeners.withLockedValue { $0.append(channel) }
+        gate.add(listener: channel)
         switch address {
         case .tcp(let host, _):
             return .tcp(host: host, port: channel.localAddress?.port ?? 0)
@@ -81,6 +106,20 @@ public final class HTTPServer: Sendable {
         try sync.addHandler(HTTPConnectionHandler(configuration: configuration, activity: activity, scheme: scheme))
     }
 
+    /// Sets up the protocol a TLS connection agreed on by ALPN: HTTP/2 for "h2" (offered
+    /// only while HTTP/2 is on), HTTP/1.1 for "http/1.1" or when the client offered no
+    /// protocol. Another protocol would have to be offered first, so a mismatch is closed.
+    public static func configureNegotiated(_ channel: Channel, protocol negotiated: String?, configuration: FrontConfiguration) throws {
+        switch negotiated {
+        case "h2" where configuration.http2 != nil:
+            try configureHTTP2Pipeline(channel, configuration: configuration, settings: configuration.http2!, scheme: "https")
+        case nil, "http/1.1":
+            try configurePipeline(channel, configuration: configuration, scheme: "https")
+        default:
+            channel.close(promise: nil)
+        }
+    }
+
     private func fileType(_ path: String) throws -> mode_t? {
         var info = stat()
         guard lstat(path, &info) == 0 else { return nil }
@@ -89,6 +128,7 @@ public final class HTTPServer: Sendable {
 
     /// Stops accepting; existing connections finish their current request.
     public func stopAccepting() async {
+        gate.stop()
         let channels = listeners.withLockedValue { channels in
             defer { channels.removeAll() }
             return channels

@@ -78,6 +78,27 @@ public enum Descriptors {
         return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
     }
 
+    /// An unlinked temporary file in `directory`, open for reading and writing
+    /// (O_TMPFILE): it has no name, so nothing is left behind whatever happens.
+    public static func openUnlinkedTemporary(in directory: String) throws(SystemError) -> Int32 {
+        // O_TMPFILE is __O_TMPFILE | O_DIRECTORY; Glibc's Swift overlay lacks the macro.
+        let tmpfile: Int32 = 0o20_000_000 | O_DIRECTORY
+        return try retryingSyscall("open(O_TMPFILE)", directory) { Glibc.open(directory, tmpfile | O_RDWR | O_CLOEXEC, 0o600) }
+    }
+
+    /// Writes all of `bytes` to `fd`, retrying EINTR and short writes.
+    public static func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, object: @autoclosure () -> String? = nil) throws(SystemError) {
+        var offset = 0
+        while offset < bytes.count {
+            offset += try retryingSyscall("write", object()) { Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset) }
+        }
+    }
+
+    /// A second descriptor for the same open file.
+    public static func duplicate(_ fd: Int32) throws(SystemError) -> Int32 {
+        try retryingSyscall("fcntl(F_DUPFD_CLOEXEC)") { fcntl(fd, F_DUPFD_CLOEXEC, 0) }
+    }
+
     /// Sets SO_SNDBUF and SO_RCVBUF of a socket (the kernel doubles and caps the value).
     public static func setBufferSizes(_ fd: Int32, bytes: Int32) throws(SystemError) {
         var value = bytes

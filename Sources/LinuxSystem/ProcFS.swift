@@ -19,7 +19,7 @@ public enum ProcFS {
     /// child of it. A containerised worker runs under a small init (the pid berth started),
     /// in a pid namespace where it has another number. nil when no such process is found.
     public static func hostPID(of innerPID: pid_t, at pid: pid_t) -> pid_t? {
-        if innerPID == pid { return pid }
+        if innerPID == pid || innermostPID(of: pid) == innerPID { return pid }
         guard let directory = opendir("/proc") else { return nil }
         defer { closedir(directory) }
         while let entry = readdir(directory) {
@@ -38,6 +38,28 @@ public enum ProcFS {
                 }
             }
             if parent == pid && inner == innerPID { return candidate }
+        }
+        return nil
+    }
+
+    /// The host pid of `parent`'s child that sees itself as `innerPID`, read from the
+    /// parent's `children` list (a forked worker, reparented to its container's init, whose
+    /// number inside the container is all the zygote could tell). nil when there is none.
+    public static func childHostPID(of innerPID: pid_t, parent: pid_t) -> pid_t? {
+        children(of: parent).first { innermostPID(of: $0) == innerPID }
+    }
+
+    /// The pids of `parent`'s children (its main thread's, as listed by /proc).
+    public static func children(of parent: pid_t) -> [pid_t] {
+        guard let children = readSmallFile("/proc/\(parent)/task/\(parent)/children") else { return [] }
+        return children.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { pid_t($0) }
+    }
+
+    /// The pid `pid` has in its own (innermost) pid namespace: the last NSpid field.
+    static func innermostPID(of pid: pid_t) -> pid_t? {
+        guard let status = readSmallFile("/proc/\(pid)/status") else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("NSpid:") {
+            return line.dropFirst(6).split(whereSeparator: { $0 == " " || $0 == "\t" }).last.flatMap { pid_t($0) }
         }
         return nil
     }

@@ -9,6 +9,9 @@ import Musl
 public enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
     case exited(Int32)
     case signaled(Int32)
+    /// It ended, but not as a child of ours: its status went to another reaper (a forked
+    /// worker's container init), so how it ended is not known here.
+    case endedElsewhere
 
     /// Decodes a `waitpid` status word (the WIFEXITED/WTERMSIG macros are not imported into Swift).
     public init(waitStatus: Int32) {
@@ -24,6 +27,7 @@ public enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .exited(let code): return "exited with status \(code)"
         case .signaled(let signal): return "killed by \(signalName(signal))"
+        case .endedElsewhere: return "ended (its status went to its container's init)"
         }
     }
 }
@@ -49,6 +53,21 @@ public enum Processes {
     public static func becomeChildSubreaper() throws(SystemError) {
         let rc = berth_become_child_subreaper()
         if rc != 0 { throw SystemError(call: "prctl(PR_SET_CHILD_SUBREAPER)", errno: -rc) }
+    }
+
+    /// A pidfd for `pid` (pidfd_open): it can be waited on although `pid` is no child of
+    /// ours. The caller owns it.
+    public static func openPIDFD(_ pid: pid_t) throws(SystemError) -> Int32 {
+        let fd = berth_pidfd_open(pid)
+        if fd < 0 { throw SystemError(call: "pidfd_open", object: "pid \(pid)", errno: -fd) }
+        return fd
+    }
+
+    /// Blocks until the process behind `pidfd` has ended (the descriptor turns readable).
+    /// Its status stays with its parent; the caller still owns (and closes) `pidfd`.
+    public static func waitForExit(pidfd: Int32) throws(SystemError) {
+        var entry = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+        _ = try retryingSyscall("poll", "pidfd \(pidfd)") { poll(&entry, 1, -1) }
     }
 
     /// Sends `signal` to `pid`; a process that is already gone is not an error.

@@ -3,10 +3,10 @@ import Foundation
 import LinuxSystem
 import Logging
 
-/// berth's log on standard error, one `write` per record so records from several threads
-/// never interleave.
+/// berth's own log (the error log: standard error, or `error_log`'s file, reopened on
+/// SIGUSR1), one `write` per record so records from several threads never interleave.
 ///
-/// `text`: `TIME LEVEL message key=value ...` on one line; a multi-line field (a Python
+/// `text`: `TIME [level] message key=value ...` on one line (nginx's error-log shape); a multi-line field (a Python
 /// traceback, a worker's stack) follows on indented lines, so the whole record stays
 /// together and a reader sees where it ends.
 /// `json`: one JSON object per line — `time`, `level`, `message` and the metadata as string
@@ -15,6 +15,7 @@ struct BerthLogHandler: LogHandler {
     var metadata: Logger.Metadata = [:]
     var logLevel: Logger.Level = .info
     let format: LogFormat
+    let destination: LogFile
 
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
@@ -26,7 +27,7 @@ struct BerthLogHandler: LogHandler {
         for (key, value) in metadata { fields[key] = "\(value)" }
         for (key, value) in event.metadata ?? [:] { fields[key] = "\(value)" }
         let time = Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
-        Descriptors.writeAll(2, Self.render(time: time, level: event.level, message: "\(event.message)", fields: fields, format: format))
+        destination.write(Self.render(time: time, level: event.level, message: "\(event.message)", fields: fields, format: format))
     }
 
     static func render(time: String, level: Logger.Level, message: String, fields: [String: String], format: LogFormat) -> String {
@@ -39,7 +40,7 @@ struct BerthLogHandler: LogHandler {
             let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
             return String(decoding: data, as: UTF8.self) + "\n"
         case .text:
-            var line = "\(time) \(level.rawValue) \(message)"
+            var line = "\(time) [\(level.rawValue)] \(message)"
             var blocks = ""
             for (key, value) in fields.sorted(by: { $0.key < $1.key }) {
                 if value.contains("\n") {
@@ -53,5 +54,24 @@ struct BerthLogHandler: LogHandler {
             }
             return line + "\n" + blocks
         }
+    }
+}
+
+extension BerthLogHandler {
+    /// berth's logger for `settings`: its format, destination and level (`error_log_level`;
+    /// `BERTH_LOG_LEVEL` in the environment wins).
+    static func logger(_ settings: ServerSettings, destination: LogFile) -> Logger {
+        let configured: Logger.Level =
+            switch settings.errorLogLevel {
+            case .debug: .debug
+            case .info: .info
+            case .notice: .notice
+            case .warning: .warning
+            case .error: .error
+            case .critical: .critical
+            }
+        let level = ProcessInfo.processInfo.environment["BERTH_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? configured
+        let format = settings.logFormat
+        return Logger(label: "berth") { _ in BerthLogHandler(logLevel: level, format: format, destination: destination) }
     }
 }

@@ -4,6 +4,7 @@ import Dispatch
 import Foundation
 import Gateway
 import HTTPFront
+import LinuxSystem
 import Logging
 import NIOConcurrencyHelpers
 
@@ -20,6 +21,8 @@ enum Runner {
         reread: (@Sendable () throws -> BerthConfig)? = nil
     ) async throws {
         let signals = StopSignals()
+        // One descriptor per connection: take every file the hard limit allows.
+        let openFiles = try? ResourceLimits.raiseOpenFiles()
         let stack: Stack
         do {
             stack = try Stack(config: config, mode: mode, environment: environment)
@@ -46,11 +49,13 @@ enum Runner {
                 exit(1)
             }
         }
+        if let openFiles { stack.logger.debug("open file limit: \(openFiles)") }
         let reloads = ReloadRunner(stack: stack, reread: reread)
         signals.onReload = {
             stack.logger.info("SIGHUP: reloading")
             Task { _ = await reloads.run(coalescing: true) }
         }
+        signals.onReopen = { stack.reopenLogs() }
         do {
             try await stack.startPools(onFatal: { message in
                 stack.logger.critical("\(message)")
@@ -70,7 +75,7 @@ enum Runner {
             await stack.stop()
             throw ExitCode(1)
         }
-        let bound: [HTTPServer.Address]
+        let bound: [String]
         do {
             bound = try await stack.bind()
         } catch {
@@ -141,6 +146,7 @@ final class ReloadRunner: Sendable {
     }
 
     private func once() async -> ControlReply {
+        stack.reloadCertificates()
         guard let reread else {
             stack.reload()
             return ControlReply(ok: true, message: "starting fresh workers")
@@ -164,13 +170,21 @@ final class StopSignals: @unchecked Sendable {
     /// Called for a stop signal that arrives before anyone waits (berth is still starting).
     var onEarlyStop: (@Sendable (Int32) -> Void)?
     var onReload: (@Sendable () -> Void)?
+    /// SIGUSR1: reopen the log files.
+    var onReopen: (@Sendable () -> Void)?
 
-    init(stop: [Int32] = [SIGTERM, SIGINT], reload: Int32 = SIGHUP) {
-        for number in stop + [reload] {
+    init(stop: [Int32] = [SIGTERM, SIGINT], reload: Int32 = SIGHUP, reopen: Int32 = SIGUSR1) {
+        for number in stop + [reload, reopen] {
             signal(number, SIG_IGN)  // dispatch sources need the default action off
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler { [weak self] in
-                if number == reload { self?.onReload?() } else { self?.received(number) }
+                if number == reload {
+                    self?.onReload?()
+                } else if number == reopen {
+                    self?.onReopen?()
+                } else {
+                    self?.received(number)
+                }
             }
             source.resume()
             sources.append(source)

@@ -5,6 +5,8 @@ import Foundation
 import Gateway
 import HTTP2
 import HTTPFront
+import HTTPFrontTLS
+import HTTPProxy
 import LinuxSystem
 import Logging
 import NIOConcurrencyHelpers
@@ -22,12 +24,18 @@ final class Stack: Sendable {
     let operations = NIOLockedValueBox<(control: ControlServer?, admin: AdminServer?)>((nil, nil))
     let group: MultiThreadedEventLoopGroup
     let pools: [String: WorkerPool]
+    /// One reverse proxy per proxy route (each with its own pools and failure marks).
+    let proxies: [ReverseProxy]
     /// The container launchers, cleaned up (cgroups, staging roots) after the pools stop.
     let containerLaunchers: [ContainerLauncher]
     /// Preloading apps' zygotes, stopped after the pools.
     let zygoteLaunchers: [ZygoteLauncher]
     let server: HTTPServer
     let logger: Logger
+    /// Where the error log goes (reopened on SIGUSR1).
+    let errorLog: LogFile
+    /// TLS per listener address (certificates reloaded on SIGHUP).
+    let tlsListeners: [ListenAddress: TLSListener]
     /// Dev mode: Django's static URL and finder directories, learned from READY facts.
     let devStatic = NIOLockedValueBox<(prefix: String, site: StaticSite)?>(nil)
 
@@ -36,10 +44,33 @@ final class Stack: Sendable {
         self.current = NIOLockedValueBox(config)
         self.extraEnvironment = extraEnvironment
         self.mode = mode
-        let format = config.server.logFormat
-        var logger = Logger(label: "berth", factory: { _ in BerthLogHandler(format: format) })
-        logger.logLevel = ProcessInfo.processInfo.environment["BERTH_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        switch config.server.errorLog {
+        case .stderr: errorLog = .standardError
+        case .file(let path):
+            do {
+                errorLog = try LogFile(path: path)
+            } catch {
+                throw StackError(description: "server.error_log: cannot open \(path): \(error)")
+            }
+        }
+        let logger = BerthLogHandler.logger(config.server, destination: errorLog)
         self.logger = logger
+        var tlsListeners: [ListenAddress: TLSListener] = [:]
+        for (index, address) in config.listeners.enumerated() {
+            guard let tls = config.listenerOptions[address]?.tls else { continue }
+            do {
+                let store = try CertificateStore(([tls.certificate] + tls.sni).map {
+                    CertificateFiles(certificate: $0.certificate, key: $0.key)
+                })
+                tlsListeners[address] = try TLSListener(
+                    certificates: store,
+                    applicationProtocols: config.server.http2.enabled ? tls.alpn : tls.alpn.filter { $0 != "h2" },
+                    handshakeTimeout: config.server.headerTimeout > 0 ? config.server.headerTimeout : 30)
+            } catch {
+                throw StackError(description: "listen[\(index)] (\(address)): TLS: \(error)")
+            }
+        }
+        self.tlsListeners = tlsListeners
         group = MultiThreadedEventLoopGroup(numberOfThreads: Processes.usableCoreCount(machineCount: System.coreCount))
 
         let workerPath = try WorkerLocation.pythonPath()
@@ -50,10 +81,14 @@ final class Stack: Sendable {
             let python = try PythonInterpreter.resolve(explicit: app.python ?? config.python, appDirectory: app.chdir)
             let launcher: WorkerLauncher
             if app.preload {
-                guard !app.isolation.enabled else {
-                    throw StackError(description: "app '\(app.name)': preload does not work with isolation yet; set [app.\(app.name).isolation] enabled = false (or --no-isolate), or preload = false")
+                var starter: WorkerLauncher = ProcessLauncher()
+                if app.isolation.enabled {
+                    // One container per zygote; its workers are forked inside it (per-pool isolation).
+                    let containerLauncher = try Stack.containerLauncher(for: app, python: python, workerPath: workerPath, pool: true)
+                    containerLaunchers.append(containerLauncher)
+                    starter = containerLauncher
                 }
-                let zygote = try ZygoteLauncher(starter: ProcessLauncher())
+                let zygote = try ZygoteLauncher(starter: starter, contained: app.isolation.enabled)
                 zygote.log = { [logger, name = app.name] line in logger.warning("\(line)", metadata: ["app": "\(name)"]) }
                 zygoteLaunchers.append(zygote)
                 launcher = zygote
@@ -81,12 +116,21 @@ final class Stack: Sendable {
         front.bodyTimeout = config.server.bodyTimeout
         front.showTracebacks = mode == .dev
         front.http2 = Stack.http2Settings(config.server.http2)
+        front.maxRequestsPerConnection = config.server.maxRequestsPerConnection
+        front.maxConnections = config.server.maxConnections
+        let format: HTTPFront.AccessLog.Format = config.server.accessLogFormat == .json ? .json : .combined
         switch config.server.accessLog {
         case .off: front.accessLog = nil
-        case .stdout: front.accessLog = HTTPFront.AccessLog.standardOutput()
-        case .file(let path): front.accessLog = try HTTPFront.AccessLog.file(path)
+        case .stdout: front.accessLog = HTTPFront.AccessLog.standardOutput(format: format)
+        case .file(let path): front.accessLog = try HTTPFront.AccessLog.file(path, format: format)
         }
-        front.route = Stack.router(config: config, pools: pools, devStatic: mode == .dev ? devStatic : nil)
+        var proxies: [Route: ReverseProxy] = [:]
+        for route in config.routes.routes {
+            guard case .proxy(let upstream) = route.target else { continue }
+            proxies[route] = ReverseProxy(configuration: Stack.proxyConfiguration(upstream), group: group, logger: logger)
+        }
+        self.proxies = Array(proxies.values)
+        front.routeRequest = Stack.router(config: config, pools: pools, proxies: proxies, devStatic: mode == .dev ? devStatic : nil)
         server = HTTPServer(group: group, configuration: front)
     }
 
@@ -132,7 +176,10 @@ final class Stack: Sendable {
 
     /// A launcher that puts each of the app's workers in a container holding exactly the
     /// interpreter's prefixes, the app, berth's worker code and the configured volumes.
-    private static func containerLauncher(for app: AppConfig, python: String, workerPath: String) throws -> ContainerLauncher {
+    /// `pool`: the container holds a preload zygote and every worker it forks, so its init
+    /// outlives the zygote and the cgroup limits are the pool's: each worker's limit times
+    /// the workers, plus one share for the zygote (pids: plus its init and a fork in flight).
+    private static func containerLauncher(for app: AppConfig, python: String, workerPath: String, pool: Bool = false) throws -> ContainerLauncher {
         let facts = try PythonInterpreter.facts(python)
         let readOnly = facts.paths + [app.chdir, workerPath] + app.isolation.readOnly
         var spec = IsolationSpec(
@@ -144,22 +191,45 @@ final class Stack: Sendable {
         spec.gid = app.isolation.gid
         let isolation = app.isolation
         if isolation.memory > 0 || isolation.cpu > 0 || isolation.pids > 0 {
+            let shares = pool ? app.workers + 1 : 1
             spec.limits = CgroupLimits(
-                memoryBytes: isolation.memory > 0 ? isolation.memory : nil,
-                cpuFraction: isolation.cpu > 0 ? isolation.cpu : nil,
-                pidsMax: isolation.pids > 0 ? isolation.pids : nil)
+                memoryBytes: isolation.memory > 0 ? isolation.memory * shares : nil,
+                cpuFraction: isolation.cpu > 0 ? isolation.cpu * Double(pool ? app.workers : 1) : nil,
+                pidsMax: isolation.pids > 0 ? isolation.pids * shares + (pool ? 2 : 0) : nil)
         }
+        spec.initOutlivesMain = pool
         spec.seccomp = try SeccompProfile.default(allow: isolation.seccompAllow, deny: isolation.seccompDeny).compile()
         return try ContainerLauncher(isolation: spec)
     }
 
-    /// Maps a request path to its target: dev static files first, then the config's routes.
+    private static func proxyConfiguration(_ upstream: UpstreamConfig) -> ProxyConfiguration {
+        var proxy = ProxyConfiguration(servers: upstream.servers.map { server in
+            switch server {
+            case .tcp(let host, let port): .tcp(host: host, port: port)
+            case .unix(let path): .unix(path: path)
+            }
+        })
+        proxy.connectTimeout = upstream.connectTimeout
+        proxy.readTimeout = upstream.readTimeout
+        proxy.sendTimeout = upstream.sendTimeout
+        proxy.maxFails = upstream.maxFails
+        proxy.failTimeout = upstream.failTimeout
+        proxy.keepalive = upstream.keepalive
+        proxy.host = upstream.host
+        proxy.bufferRequest = upstream.bufferRequest
+        proxy.temporaryDirectory = NSTemporaryDirectory()
+        return proxy
+    }
+
+    /// Maps a request's host and path to its target: dev static files first, then the
+    /// config's routes.
     private static func router(
-        config: BerthConfig, pools: [String: WorkerPool],
+        config: BerthConfig, pools: [String: WorkerPool], proxies: [Route: ReverseProxy],
         devStatic: NIOLockedValueBox<(prefix: String, site: StaticSite)?>?
-    ) -> @Sendable (String) -> HTTPFront.RouteTarget? {
-        var targets: [Route: HTTPFront.RouteTarget] = [:]
+    ) -> @Sendable (String?, String) -> Routing? {
+        var targets: [Route: Routing] = [:]
         for route in config.routes.routes {
+            let headers = route.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
             switch route.target {
             case .static(let files):
                 var options = staticOptions(config.server)
@@ -172,18 +242,26 @@ final class Stack: Sendable {
                 options.precompressed = files.precompressed
                 options.types = files.types
                 options.fallback = files.fallback.flatMap { pools[$0] }
-                targets[route] = .staticFiles(StaticSite(roots: [files.root], options: options), prefix: route.path)
+                targets[route] = Routing(
+                    target: .staticFiles(StaticSite(roots: [files.root], options: options), prefix: route.path),
+                    responseHeaders: headers)
             case .app(let name):
-                if let pool = pools[name] { targets[route] = .app(pool, prefix: route.path) }
+                if let pool = pools[name] {
+                    targets[route] = Routing(target: .app(pool, prefix: route.path), responseHeaders: headers)
+                }
+            case .proxy:
+                if let proxy = proxies[route] {
+                    targets[route] = Routing(target: .app(proxy, prefix: route.path), responseHeaders: headers)
+                }
             }
         }
         let table = config.routes
         let frozen = targets
-        return { path in
+        return { host, path in
             if let dev = devStatic?.withLockedValue({ $0 }), path.hasPrefix(dev.prefix) {
-                return .staticFiles(dev.site, prefix: dev.prefix)
+                return Routing(target: .staticFiles(dev.site, prefix: dev.prefix))
             }
-            return table.match(path: path).flatMap { frozen[$0] }
+            return table.match(host: host, path: path).flatMap { frozen[$0] }
         }
     }
 
@@ -211,22 +289,53 @@ final class Stack: Sendable {
         }
     }
 
-    /// Binds every listener; returns the addresses actually bound.
-    func bind() async throws -> [HTTPServer.Address] {
-        var bound: [HTTPServer.Address] = []
+    /// Binds every listener; returns the addresses actually bound, as URLs (`https://` for
+    /// TLS listeners).
+    func bind() async throws -> [String] {
+        var bound: [String] = []
         for listener in config.listeners {
-            switch listener {
-            case .tcp(let host, let port):
-                bound.append(try await server.bind(.tcp(host: host, port: port)))
-            case .unix(let path):
-                bound.append(try await server.bind(.unix(path: path)))
-            }
+            let address: HTTPServer.Address =
+                switch listener {
+                case .tcp(let host, let port): .tcp(host: host, port: port)
+                case .unix(let path): .unix(path: path)
+                }
+            let actual = try await server.bind(
+                address, security: tlsListeners[listener],
+                redirectToHTTPSPort: config.listenerOptions[listener]?.httpsRedirectPort)
+            let url = actual.description
+            bound.append(tlsListeners[listener] != nil && url.hasPrefix("http://") ? "https://" + url.dropFirst(7) : url)
         }
         return bound
     }
 
+    /// Fresh workers (dev mode, and serve without a config file to re-read).
     func reload() {
         for pool in pools.values { pool.reload() }
+    }
+
+    /// On reload (SIGHUP, `berth reload`): the TLS certificates read again (new handshakes
+    /// use them; open connections keep theirs). A certificate that fails to load leaves the
+    /// old one in use.
+    func reloadCertificates() {
+        for (address, tls) in tlsListeners {
+            do {
+                try tls.certificates.reload()
+                logger.info("reload: TLS certificates of \(address) reloaded")
+            } catch {
+                logger.error("reload: TLS certificates of \(address) not reloaded, the old ones stay: \(error)")
+            }
+        }
+    }
+
+    /// SIGUSR1: reopen the access and error log files (after logrotate renamed them).
+    func reopenLogs() {
+        do {
+            try server.accessLog?.reopen()
+            try errorLog.reopen()
+            logger.info("SIGUSR1: log files reopened")
+        } catch {
+            logger.error("SIGUSR1: cannot reopen a log file: \(error)")
+        }
     }
 
     /// Graceful stop: stop accepting, let requests finish within the grace period, stop workers.
@@ -243,6 +352,7 @@ final class Stack: Sendable {
         }
         for launcher in zygoteLaunchers { launcher.shutdown() }
         for launcher in containerLaunchers { launcher.shutdown() }
+        for proxy in proxies { proxy.closeIdleConnections() }
         try? await group.shutdownGracefully()
     }
 

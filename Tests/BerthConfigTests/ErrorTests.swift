@@ -179,9 +179,34 @@ private let app = "[app.mysite]\ndjango = \"mysite.settings\"\n"
         BadConfig(app + "[[route]]\nstatic = \"s\"", "berth.toml: route[0].path: is required"),
         BadConfig(
             app + "[[route]]\npath = \"/\"\nstatic = \"s\"\napp = \"mysite\"",
-            "berth.toml: route[0]: set either static or app, not both"),
+            "berth.toml: route[0]: set one of static, app, proxy and upstream, not static and app"),
         BadConfig(
-            app + "[[route]]\npath = \"/\"", #"berth.toml: route[0]: needs static = "DIRECTORY" or app = "NAME""#),
+            app + "[[route]]\npath = \"/\"",
+            #"berth.toml: route[0]: needs static = "DIRECTORY", app = "NAME", proxy = "URL" or upstream = "NAME""#),
+        BadConfig(
+            app + "[[route]]\npath = \"/\"\nproxy = \"http://127.0.0.1:9000\"\napp = \"mysite\"",
+            "berth.toml: route[0]: set one of static, app, proxy and upstream, not app and proxy"),
+        BadConfig(
+            app + "[[route]]\npath = \"/api\"\nproxy = \"https://api:443\"",
+            #"berth.toml: route[0].proxy: https upstreams are not supported; use http://HOST:PORT or unix:PATH, got "https://api:443""#),
+        BadConfig(
+            app + "[[route]]\npath = \"/api\"\nproxy = \"http://api:9000/v1\"",
+            #"berth.toml: route[0].proxy: must be http://HOST:PORT without a path (the request's path is passed on as is), got "http://api:9000/v1""#),
+        BadConfig(
+            app + "[[route]]\npath = \"/api\"\nupstream = \"bakend\"\n[upstream.backend]\nservers = [\"http://127.0.0.1:1\"]",
+            #"berth.toml: route[0].upstream: no upstream named "bakend" (did you mean "backend"?)"#),
+        BadConfig(
+            app + "[upstream.backend]\nkeepalive = 2",
+            "berth.toml: upstream.backend.servers: is required"),
+        BadConfig(
+            app + "[upstream.backend]\nservers = [\"127.0.0.1:9000\"]",
+            #"berth.toml: upstream.backend.servers[0]: must be http://HOST:PORT or unix:PATH, got "127.0.0.1:9000""#),
+        BadConfig(
+            app + "[[route]]\npath = \"/\"\napp = \"mysite\"\nhost = \"*.*.example.com\"",
+            #"berth.toml: route[0].host: must be a host name like "example.com" or "*.example.com" (no port, no other wildcards), got "*.*.example.com""#),
+        BadConfig(
+            app + "[[route]]\npath = \"/\"\napp = \"mysite\"\nheaders = { \"X Bad\" = \"1\" }",
+            "berth.toml: route[0].headers.X Bad: is not a valid header field name"),
         BadConfig(
             app + "[[route]]\npath = \"/\"\napp = \"mysiet\"",
             #"berth.toml: route[0].app: no app named "mysiet" (did you mean "mysite"?)"#),

@@ -146,14 +146,27 @@ class Respawner:
     forgets its recent crashes) keeps the crash back-off from delaying the next sample;
     the reload's worker is waited for and not counted, nor are the next samples taken
     before the retired worker is gone.
+
+    With `preload` (a config file in `workdir`: `preload = true`) the replacement is forked
+    by the zygote; isolated, inside the zygote's container, so the worker is no child of
+    berth and the retired one is awaited by its pid.
     """
 
-    def __init__(self, key, app, isolate):
+    def __init__(self, key, app, isolate, preload=False, workdir=None):
         self.key = key
         self.port = free_port()
-        self.argv = [anchors.BERTH_BIN, "serve", *app.berth_args, "-w", "1",
+        self.preload = preload
+        source = app.berth_args
+        if preload:
+            config = os.path.join(workdir, f"berth-{key}.toml")
+            with open(config, "w") as f:
+                f.write(f'[app.{app.key}]\nmodule = "{app.wsgi}"\nchdir = "{app.chdir}"\n'
+                        f'preload = true\n\n[[route]]\npath = "/"\napp = "{app.key}"\n')
+            source = ["-c", config]
+        self.argv = [anchors.BERTH_BIN, "serve", *source, "-w", "1",
                      "-b", f"127.0.0.1:{self.port}", "--python", anchors.BERTH_PY,
                      "--access-log", "off", "--isolate" if isolate else "--no-isolate"]
+        self.retired = None
         self.env = dict(os.environ, **app.env)
         self.popen = None
         self.lines = queue.Queue()
@@ -194,6 +207,14 @@ class Respawner:
     def _quiet(self, timeout=10.0):
         """Until berth's only child is the current worker (a retired one has exited)."""
         deadline = time.monotonic() + timeout
+        if self.preload:
+            # The zygote (and, isolated, its container) is berth's child too; the retired
+            # worker is reaped by the zygote's container init or by berth.
+            while self.retired and os.path.exists(f"/proc/{self.retired}") and not _zombie(self.retired):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("a retired worker did not exit within 10 s")
+                time.sleep(0.002)
+            return
         while _children(self.popen.pid) - {self.worker}:
             if time.monotonic() > deadline:
                 raise RuntimeError("a retired worker did not exit within 10 s")
@@ -202,7 +223,7 @@ class Respawner:
     def sample(self):
         """(whole spawn ms, berth's logged ms) for one replacement worker."""
         self._quiet()
-        if self.worker not in _children(self.popen.pid):
+        if not self.preload and self.worker not in _children(self.popen.pid):
             raise RuntimeError(f"worker pid {self.worker} is not a child of berth")
         os.kill(self.worker, signal.SIGKILL)   # the worker, or its container's init
         t0, m = self._until(REPLACING_RE)
@@ -212,6 +233,7 @@ class Respawner:
         self.worker = int(m.group(1))
         sample = ((t1 - t0) * 1000, float(m.group(2)))
         os.kill(self.popen.pid, signal.SIGHUP)
+        self.retired = self.worker
         _, m = self._until(READY_RE)
         self.worker = int(m.group(1))
         return sample
@@ -221,9 +243,20 @@ class Respawner:
             stop_process_tree(self.popen, f"spawn probe: {self.key}", 15)
 
 
-BERTH_SPAWN = (("berth_plain_hello", "hello", False), ("berth_isolated_hello", "hello", True),
-               ("berth_plain_django", "django", False),
-               ("berth_isolated_django", "django", True))
+def _zombie(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+# key, app, isolated, preload (workers forked by a zygote; isolated: inside its container)
+BERTH_SPAWN = (("berth_plain_hello", "hello", False, False), ("berth_isolated_hello", "hello", True, False),
+               ("berth_isolated_preload_hello", "hello", True, True),
+               ("berth_plain_django", "django", False, False),
+               ("berth_isolated_django", "django", True, False),
+               ("berth_isolated_preload_django", "django", True, True))
 
 
 def spawn_times(workdir, reps, berth_reps):
@@ -265,8 +298,8 @@ def spawn_times(workdir, reps, berth_reps):
     apps = {"hello": hello, "django": django}
     berths = {}
     try:
-        for key, app, isolate in BERTH_SPAWN:
-            b = Respawner(key, apps[app], isolate)
+        for key, app, isolate, preload in BERTH_SPAWN:
+            b = Respawner(key, apps[app], isolate, preload, workdir)
             try:
                 b.start()
                 berths[key] = b
@@ -320,6 +353,8 @@ def spawn_times(workdir, reps, berth_reps):
     # against the bare interpreter loading the same app; what the isolation adds.
     for iso, base in (("berth_isolated_hello", "berth_plain_hello"),
                       ("berth_isolated_django", "berth_plain_django"),
+                      ("berth_isolated_preload_hello", "berth_isolated_hello"),
+                      ("berth_isolated_preload_django", "berth_isolated_django"),
                       ("berth_plain_hello", "bare_hello"),
                       ("berth_plain_django", "bare_django"),
                       ("bwrap", "bare"), ("crun", "bare")):

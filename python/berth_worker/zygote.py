@@ -6,6 +6,9 @@ as SCM_RIGHTS ancillary data, answered by FORKED with the worker's pid. Each wor
 forked twice over (the middle process exits at once), so that it is re-parented to the
 gateway, which set itself as a child subreaper: the gateway waits for and signals its
 workers as if it had started them, and a zygote that dies leaves its workers running.
+With isolation the zygote runs in a container of its own (pid namespace): the worker is
+re-parented to the container's init instead, and FORKED carries its pid inside the
+container, which the gateway maps to a host pid (docs/isolation.md).
 """
 
 import gc

@@ -82,13 +82,16 @@ def site():
     shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def served(site):
+@pytest.fixture(scope="module", params=[False, True], ids=["container-per-worker", "preload-zygote-container"])
+def served(site, request):
+    """berth serving the site isolated: a container per worker, or (preload = true) one
+    container per app holding a zygote and the workers it forks."""
     base = site["base"]
     env_table = ", ".join(f'{k} = "{v}"' for k, v in site["env"].items())
     config = base / "berth.toml"
     volumes = f'["{base / "var"}", "{site["media"]}"]'
-    isolation = f"env = {{ {env_table} }}\n\n[app.mysite.isolation]\nenabled = true\nvolumes = {volumes}"
+    preload = "true" if request.param else "false"
+    isolation = f"preload = {preload}\nenv = {{ {env_table} }}\n\n[app.mysite.isolation]\nenabled = true\nvolumes = {volumes}"
     config.write_text(mysite_config(site["project"], site["static"], site["media"], app_lines=isolation))
     # The MYSITE_* settings go through the config's env table only.
     # (Berth merges env over os.environ: the test run itself must not carry them either.)
@@ -96,6 +99,7 @@ def served(site):
     token = uuid.uuid4().hex
     berth = start(config, token, app="mysite")
     berth.token = token
+    berth.preload = request.param
     yield berth
     try:
         assert berth.stop() == 0, berth.stderr
@@ -112,7 +116,8 @@ def _worker_python_pids(token):
 
 def test_workers_run_contained(served):
     pids = _worker_python_pids(served.token)
-    assert len(pids) == 2, f"worker pythons: {pids}\n{served.stderr}"
+    # With preload the zygote (whose command line the forked workers share) is one more.
+    assert len(pids) == 2 + served.preload, f"worker pythons: {pids}\n{served.stderr}"
     for pid in pids:
         status = Path(f"/proc/{pid}/status").read_text()
         uid_line = next(line for line in status.splitlines() if line.startswith("Uid:"))

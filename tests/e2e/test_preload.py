@@ -143,13 +143,3 @@ def test_import_error_in_the_zygote_stops_serve_with_the_traceback(site, tmp_pat
     assert "SyntaxError" in berth.stderr and "models.py" in berth.stderr
     assert "listening on" not in berth.stdout
     assert not processes_with_token(token)
-
-
-def test_preload_with_isolation_is_refused_with_a_clear_error(site, tmp_path):
-    config = tmp_path / "berth.toml"
-    config.write_text(mysite_config(MYSITE, site["base"] / "static", app_lines="preload = true"))
-    done = subprocess.run([str(Path(os.environ.get("BERTH_BIN", ROOT / ".build" / "debug" / "berth"))),
-                           "serve", "-c", str(config)], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **site["env"]})
-    assert done.returncode != 0
-    assert "preload does not work with isolation yet" in done.stderr + done.stdout

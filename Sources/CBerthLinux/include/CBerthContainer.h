@@ -67,6 +67,9 @@ struct berth_container_plan {
     int rlimit_count;
     const void *seccomp_filter;   ///< struct sock_filter array, or NULL
     unsigned short seccomp_length;
+    int init_outlives_main;       ///< non-zero: init exits when its last child does, not
+                                  ///< with the process it exec'd (a preload zygote, whose
+                                  ///< forked workers live on in the container)
 };
 
 /// Where a failed child says what failed: written to the error pipe, then the child exits.

@@ -30,6 +30,10 @@ int berth_receive_fd(int sock, int *fd);
 /// prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants become our children. 0 or -errno.
 int berth_become_child_subreaper(void);
 
+/// pidfd_open(2): a descriptor for `pid` that becomes readable once it exits, whoever its
+/// parent is (a process in a pid namespace below ours included). Returns it, or -errno.
+int berth_pidfd_open(pid_t pid);
+
 /// The number of CPUs this thread may run on (sched_getaffinity; CPU_COUNT is a macro
 /// Swift cannot import), or -1.
 int berth_usable_cpus(void);

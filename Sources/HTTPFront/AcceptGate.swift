@@ -1,0 +1,55 @@
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// `max_connections`: at the limit, berth stops accepting (the listeners stop reading, so
+/// new connections wait in the kernel's backlog, as with nginx's worker_connections) and
+/// resumes when a connection closes. A few accepted in the same wake-up as the one that
+/// reached the limit are served, not dropped.
+final class AcceptGate: Sendable {
+    private struct State {
+        var open = 0
+        var paused = false
+        var stopped = false
+        var listeners: [Channel] = []
+    }
+
+    /// 0 for no limit.
+    let limit: Int
+    private let state = NIOLockedValueBox(State())
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    func add(listener: Channel) {
+        state.withLockedValue { $0.listeners.append(listener) }
+    }
+
+    /// No more resuming: the server is stopping.
+    func stop() {
+        state.withLockedValue { $0.stopped = true }
+    }
+
+    /// A connection was accepted; counts it until it closes.
+    func opened(_ channel: Channel) {
+        guard limit > 0 else { return }
+        let pause = state.withLockedValue { state -> [Channel] in
+            state.open += 1
+            guard state.open >= limit, !state.paused else { return [] }
+            state.paused = true
+            return state.listeners
+        }
+        for listener in pause { _ = listener.setOption(ChannelOptions.autoRead, value: false) }
+        channel.closeFuture.whenComplete { [self] _ in closed() }
+    }
+
+    private func closed() {
+        let resume = state.withLockedValue { state -> [Channel] in
+            state.open -= 1
+            guard state.paused, state.open < limit, !state.stopped else { return [] }
+            state.paused = false
+            return state.listeners
+        }
+        for listener in resume { _ = listener.setOption(ChannelOptions.autoRead, value: true) }
+    }
+}

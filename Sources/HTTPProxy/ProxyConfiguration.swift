@@ -1,0 +1,55 @@
+import NIOCore
+
+/// Where an upstream server listens.
+public enum UpstreamAddress: Sendable, Hashable, CustomStringConvertible {
+    case tcp(host: String, port: Int)
+    case unix(path: String)
+
+    public var description: String {
+        switch self {
+        case .tcp(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        case .unix(let path): "unix:\(path)"
+        }
+    }
+
+    /// The `Host` value a request carries when berth has none to pass on.
+    var hostHeader: String {
+        switch self {
+        case .tcp: description
+        case .unix: "localhost"
+        }
+    }
+}
+
+/// How a reverse proxy route talks to its upstream servers.
+public struct ProxyConfiguration: Sendable {
+    /// The servers, tried in round-robin order.
+    public var servers: [UpstreamAddress]
+    /// Seconds to establish a connection to an upstream server.
+    public var connectTimeout: Double = 5
+    /// Seconds to wait for the response head, and between two reads of the response body.
+    public var readTimeout: Double = 60
+    /// Seconds an upstream may refuse to take more of the request (its socket full).
+    public var sendTimeout: Double = 60
+    /// Failures within `failTimeout` after which a server is left out for `failTimeout`
+    /// (nginx's max_fails and fail_timeout); 0 never leaves one out. A lone server is never
+    /// left out.
+    public var maxFails = 1
+    public var failTimeout: Double = 10
+    /// Idle keep-alive connections kept per server on each event loop.
+    public var keepalive = 32
+    /// The `Host` sent upstream; nil passes the client's on.
+    public var host: String?
+    /// Read the whole request body before connecting upstream (protects upstreams with few
+    /// synchronous workers from slow clients). Bodies up to `bufferMemory` stay in memory,
+    /// larger ones go to an unlinked temporary file; the front's body limit bounds both.
+    public var bufferRequest = false
+    /// Bytes of a buffered request body kept in memory before it spills to a temporary file.
+    public var bufferMemory = 1 << 20
+    /// Where spilled request bodies go (an unlinked file in this directory).
+    public var temporaryDirectory = "/tmp"
+
+    public init(servers: [UpstreamAddress]) {
+        self.servers = servers
+    }
+}
