@@ -45,7 +45,7 @@ let package = Package(
         // response streamed back. The front and the gateway both know it, not each other.
         .target(
             name: "AppExchange",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+            dependencies: ["LinuxSystem", .product(name: "NIOCore", package: "swift-nio")]),
         // Spawning workers: today plain processes, tomorrow containers.
         .target(name: "Container", dependencies: ["LinuxSystem", "CSeccomp"]),
         // Worker protocol, pool, supervisor.
@@ -132,7 +132,7 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Gateway", "AppExchange",
+                "Gateway", "AppExchange", "LinuxSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]),

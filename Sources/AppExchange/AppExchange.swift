@@ -79,6 +79,11 @@ public protocol AppResponseWriter: AnyObject, Sendable {
     func responseHead(status: Int, reason: String, headers: [(name: String, value: String)])
     func responseBody(_ chunk: ByteBuffer)
     func responseEnd()
+    /// The rest of the body is a region of an open file (the app returned
+    /// `wsgi.file_wrapper` over a regular file). The writer takes `file` and must let go of
+    /// it on every path — sent, HEAD, client gone — so that its descriptor is closed
+    /// (`ResponseFile` closes it when released). `responseEnd` follows.
+    func responseFile(_ file: ResponseFile)
     /// The exchange failed. `responseStarted` tells whether `responseHead` was already called.
     func responseFailed(_ failure: AppFailure, responseStarted: Bool)
     /// Backpressure on the request body: `false` asks the front to stop reading it.

@@ -34,6 +34,10 @@ final class MeteredWriter: AppResponseWriter, @unchecked Sendable {
         inner.responseBody(chunk)
     }
 
+    func responseFile(_ file: ResponseFile) {
+        inner.responseFile(file)
+    }
+
     func responseEnd() {
         pool.meter.record(status: status, since: start)
         inner.responseEnd()

@@ -21,6 +21,9 @@ final class Worker: @unchecked Sendable {
     let pid: Int32
     let startedAt: NIODeadline
     var channel: Channel?
+    /// The gateway's end of the socketpair on which the worker passes file descriptors
+    /// (RESPONSE_FILE); closed when its protocol socket closes.
+    var fileSocket: Int32?
     var state: State = .booting
     /// The requests written to it, in the order it answers them.
     var window: WorkerWindow<Exchange>

@@ -9,6 +9,8 @@ public struct WorkerFrame: Sendable, Equatable {
         case body = 0x02
         case bodyEnd = 0x03
         case reclaim = 0x04
+        /// The worker's end of its file socket, attached (SCM_RIGHTS); the first frame sent.
+        case fileSocket = 0x05
         case ping = 0x10
         case stop = 0x11
         // worker → gateway
@@ -20,6 +22,9 @@ public struct WorkerFrame: Sendable, Equatable {
         case appError = 0x25
         case pong = 0x26
         case skipped = 0x27
+        /// The body is a file region: offset (u64), length (u64); the descriptor waits on
+        /// the worker's file socket.
+        case responseFile = 0x29
     }
 
     /// REQUEST: BODY frames follow.

@@ -128,7 +128,7 @@ extension WorkerPool {
     }
 
     func exchangeResponseWritability(_ exchange: Exchange, writable: Bool) {
-        guard let worker = exchange.worker, !exchange.finished, worker.window.head === exchange else { return }
+        guard let worker = exchange.worker, !exchange.finished, !exchange.cancelled, worker.window.head === exchange else { return }
         setReading(worker, writable)
     }
 
@@ -155,7 +155,7 @@ extension WorkerPool {
             workerReady(worker, facts: frame.payload)
         case .bootError:
             worker.bootError = frame.payload.getString(at: frame.payload.readerIndex, length: frame.payload.readableBytes)
-        case .responseStart, .responseBody, .responseEnd, .appError, .skipped:
+        case .responseStart, .responseBody, .responseFile, .responseEnd, .appError, .skipped:
             guard let exchange = worker.window.head else {
                 workerFailed(worker, error: WorkerProtocolError(description: "\(frame.kind) frame while no request is running"))
                 return
@@ -163,7 +163,7 @@ extension WorkerPool {
             responseFrame(frame, exchange: exchange, worker: worker)
         case .pong:
             break
-        case .request, .body, .bodyEnd, .reclaim, .ping, .stop:
+        case .request, .body, .bodyEnd, .reclaim, .fileSocket, .ping, .stop:
             workerFailed(worker, error: WorkerProtocolError(description: "unexpected \(frame.kind) frame from a worker"))
         }
     }
@@ -190,6 +190,15 @@ extension WorkerPool {
             exchange.writer.responseHead(status: status, reason: reason, headers: headers)
         case .responseBody:
             if live { exchange.writer.responseBody(frame.payload) }
+        case .responseFile:
+            // Taken even when the exchange is over, so the next RESPONSE_FILE gets its own.
+            guard let file = takeResponseFile(frame, from: worker), live else { return }  // released: closed
+            // (A cancelled exchange drops RESPONSE_START too, so it is only checked while live.)
+            guard exchange.responseStarted else {
+                workerFailed(worker, error: WorkerProtocolError(description: "RESPONSE_FILE before RESPONSE_START"))
+                return
+            }
+            exchange.writer.responseFile(file)
         case .responseEnd:
             if live {
                 exchange.finished = true

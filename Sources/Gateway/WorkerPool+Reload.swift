@@ -137,6 +137,7 @@ final class HealthCheckWriter: AppResponseWriter, @unchecked Sendable {
 
     func responseHead(status: Int, reason: String, headers: [(name: String, value: String)]) { self.status = status }
     func responseBody(_ chunk: ByteBuffer) {}
+    func responseFile(_ file: ResponseFile) { file.close() }
     func requestBodyWritabilityChanged(_ writable: Bool) {}
 
     func responseEnd() {

@@ -59,6 +59,7 @@ extension WorkerPool {
         }
         workers.append(worker)
         logger.debug("spawned \(worker.label)")
+        offerFileSocket(to: worker, protocolSocket: parentFD)
         let pool = self
         ClientBootstrap(group: loop)
             .channelInitializer { channel in
@@ -148,6 +149,7 @@ extension WorkerPool {
         }
         if case .dead = worker.state {} else { worker.state = .dead }
         worker.channel = nil
+        closeFileSocket(of: worker)
         if !unstarted.isEmpty {
             logger.info("\(worker.label): \(unstarted.count) requests it had not started go to other workers")
             pumpQueue()

@@ -61,6 +61,8 @@ final class AppResponseBridge: AppResponseWriter, @unchecked Sendable {
     private enum Event {
         case head(Int, String, [(name: String, value: String)])
         case body(ByteBuffer)
+        /// Released with the event if it is never delivered: the descriptor closes.
+        case file(ResponseFile)
         case end
         case failed(AppFailure)
         case bodyWritability(Bool)
@@ -124,6 +126,7 @@ final class AppResponseBridge: AppResponseWriter, @unchecked Sendable {
         case .head(let status, let reason, let headers):
             handler.appResponseHead(request, status: status, reason: reason, headers: headers)
         case .body(let chunk): handler.appResponseBody(request, chunk)
+        case .file(let file): handler.appResponseFile(request, file)
         case .end: handler.appResponseEnd(request)
         case .failed(let failure): handler.appResponseFailed(request, failure)
         case .bodyWritability(let writable): handler.appRequestBodyWritability(request, writable)
@@ -135,6 +138,8 @@ final class AppResponseBridge: AppResponseWriter, @unchecked Sendable {
     }
 
     func responseBody(_ chunk: ByteBuffer) { post(.body(chunk)) }
+
+    func responseFile(_ file: ResponseFile) { post(.file(file)) }
 
     func responseEnd() { post(.end) }
 

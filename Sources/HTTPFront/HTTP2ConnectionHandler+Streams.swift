@@ -128,8 +128,35 @@ extension HTTP2ConnectionHandler {
         }
     }
 
+    /// The app's body is a file region (RESPONSE_FILE): read into the stream with pread as
+    /// the window allows, like a static file, which also ends the stream. The stream owns
+    /// the descriptor from here (closed when the body is sent or the stream goes away).
+    func appResponseFile(_ stream: HTTP2Stream, _ file: ResponseFile) {
+        guard streams[stream.id] === stream, stream.responseStarted, !stream.responseComplete, !stream.dropBody,
+            file.length > 0, let fd = file.take()
+        else {
+            file.close()
+            return
+        }
+        let status: FileStatus
+        do {
+            status = try Files.status(fd)
+        } catch {
+            Descriptors.close(fd)
+            stream.kind = .own
+            stream.responseComplete = true
+            session.resetStream(streamID: stream.id, .internalError)
+            log(stream)
+            return
+        }
+        stream.kind = .staticBody([.file(OpenFile(fd: fd, status: status), offset: file.offset, length: file.length)])
+        fillFromFile(stream)
+    }
+
     func appResponseEnd(_ stream: HTTP2Stream) {
         guard streams[stream.id] === stream, stream.responseStarted, !stream.responseComplete else { return }
+        // A file body (`appResponseFile`) ends the stream when it has been read out.
+        if case .staticBody = stream.kind { return }
         stream.responseComplete = true
         session.endBody(streamID: stream.id)
         // Request body still arriving for an answered request is dropped as it comes.

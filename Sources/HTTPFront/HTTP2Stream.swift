@@ -60,6 +60,8 @@ final class HTTP2AppResponseBridge: AppResponseWriter, @unchecked Sendable {
     private enum Event {
         case head(Int, [(name: String, value: String)])
         case body(ByteBuffer)
+        /// Released with the event if it is never delivered: the descriptor closes.
+        case file(ResponseFile)
         case end
         case failed(AppFailure)
         case bodyWritability(Bool)
@@ -107,6 +109,7 @@ final class HTTP2AppResponseBridge: AppResponseWriter, @unchecked Sendable {
         switch event {
         case .head(let status, let headers): handler.appResponseHead(stream, status: status, headers: headers)
         case .body(let chunk): handler.appResponseBody(stream, chunk)
+        case .file(let file): handler.appResponseFile(stream, file)
         case .end: handler.appResponseEnd(stream)
         case .failed(let failure): handler.appResponseFailed(stream, failure)
         case .bodyWritability(let writable): handler.appRequestBodyWritability(stream, writable)
@@ -118,6 +121,8 @@ final class HTTP2AppResponseBridge: AppResponseWriter, @unchecked Sendable {
     }
 
     func responseBody(_ chunk: ByteBuffer) { post(.body(chunk)) }
+
+    func responseFile(_ file: ResponseFile) { post(.file(file)) }
 
     func responseEnd() { post(.end) }
 

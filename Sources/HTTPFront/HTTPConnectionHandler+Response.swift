@@ -44,11 +44,32 @@ extension HTTPConnectionHandler {
         context.write(wrapOutboundOut(.body(.byteBuffer(chunk))), promise: nil)
     }
 
+    /// The app's body is a file region (docs/worker-protocol.md, RESPONSE_FILE): sent with
+    /// sendfile. The region's write owns the descriptor and closes it when it completes or
+    /// fails (the connection closed first); every other path closes it here.
+    func appResponseFile(_ request: ActiveRequest, _ file: ResponseFile) {
+        guard let context, current === request, request.responseStarted, request.head.method != .HEAD,
+            request.status != 204, request.status != 304, file.length > 0, let fd = file.take()
+        else {
+            file.close()
+            return
+        }
+        let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: fd)
+        let region = FileRegion(fileHandle: handle, readerIndex: Int(file.offset), endIndex: Int(file.offset + file.length))
+        request.bytesSent += file.length
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        promise.futureResult.whenComplete { _ in try? handle.close() }
+        context.write(wrapOutboundOut(.body(.fileRegion(region))), promise: promise)
+    }
+
     /// Flushes what a batch of app events wrote (the end flushes by itself), and passes
     /// backpressure to the app when the socket is full.
     func appFlush(_ request: ActiveRequest) {
         guard let context, current === request, request.responseStarted, !request.responseComplete else { return }
         context.flush()
+        // A write that failed inside the flush (the client left) closed the connection and
+        // cancelled the exchange already: pausing it now would stop its worker for good.
+        guard current === request, context.channel.isActive else { return }
         if !context.channel.isWritable, case .app(let exchange) = request.kind {
             exchange.responseWritabilityChanged(false)
         }

@@ -1,3 +1,5 @@
+import CBerthLinux
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -28,6 +30,16 @@ extension Descriptors {
             close(fd)
             throw error
         }
+        return fd
+    }
+
+    /// Takes the descriptor waiting on the unix socket `socket` (one byte sent with one fd
+    /// attached, SCM_RIGHTS) without blocking; the caller owns the new close-on-exec fd.
+    /// Throws EAGAIN when none waits, EPIPE at end of file, EBADMSG for a byte without an fd.
+    public static func receiveDescriptor(from socket: Int32, for object: String? = nil) throws(SystemError) -> Int32 {
+        var fd: Int32 = -1
+        let result = berth_receive_fd(socket, &fd)
+        if result < 0 { throw SystemError(call: "recvmsg(SCM_RIGHTS)", object: object, errno: -result) }
         return fd
     }
 

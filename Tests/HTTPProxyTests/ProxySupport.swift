@@ -162,6 +162,7 @@ final class CollectingWriter: AppResponseWriter, @unchecked Sendable {
     }
 
     func responseBody(_ chunk: ByteBuffer) { state.withLockedValue { $0.body += String(buffer: chunk) } }
+    func responseFile(_ file: ResponseFile) { file.close() }  // the proxy never sends files
     func responseEnd() { done.succeed(state.withLockedValue { $0 }) }
     func responseFailed(_ failure: AppFailure, responseStarted: Bool) {
         done.succeed(state.withLockedValue {

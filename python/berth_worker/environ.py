@@ -26,9 +26,9 @@ class ErrorStream:
 class FileWrapper:
     """wsgi.file_wrapper (PEP 3333 "Optional Platform-Specific File Handling").
 
-    For now the body is read in blocks and sent as RESPONSE_BODY frames; the
-    worker recognises this type, so passing the file descriptor to the gateway
-    (sendfile) can be added later without changing apps.
+    Over a regular file the worker passes the descriptor to the gateway
+    (RESPONSE_FILE, response.Response._send_file) and berth sends it with
+    sendfile; otherwise the body is read in blocks and sent as RESPONSE_BODY.
     """
 
     def __init__(self, filelike, blksize=8192):

@@ -1,5 +1,7 @@
 """Framing of the berth worker protocol (docs/worker-protocol.md)."""
 
+import array
+import os
 import socket
 import struct
 
@@ -14,6 +16,7 @@ REQUEST = 0x01
 BODY = 0x02
 BODY_END = 0x03
 RECLAIM = 0x04
+FILE_SOCKET = 0x05  # the first frame, with the file socket attached (SCM_RIGHTS)
 PING = 0x10
 STOP = 0x11
 FORK = 0x12      # to a zygote, with a socket end attached (SCM_RIGHTS)
@@ -28,6 +31,7 @@ APP_ERROR = 0x25
 PONG = 0x26
 SKIPPED = 0x27
 FORKED = 0x28    # from a zygote: the new worker's pid
+RESPONSE_FILE = 0x29  # offset, length; the descriptor goes on the file socket
 
 # Flags
 HAS_BODY = 0x01  # on REQUEST
@@ -36,12 +40,24 @@ ABORTED = 0x01   # on BODY_END
 _pack = HEADER.pack
 _unpack_from = HEADER.unpack_from
 
+FILE_REGION = struct.Struct('!QQ')  # RESPONSE_FILE payload: offset, length
+
 END_FRAME = _pack(0, RESPONSE_END, 0, 0)
 SKIPPED_FRAME = _pack(0, SKIPPED, 0, 0)
 
 # A finished reply waits in `pending` until the next request starts or the
 # worker blocks reading (so SKIPPED answers join it); larger ones go out at once.
 _PENDING_LIMIT = 1 << 18
+
+
+_INT = array.array('i')
+
+
+def _close(fd):
+    try:
+        os.close(fd)
+    except OSError:
+        pass
 
 
 class ProtocolError(Exception):
@@ -97,6 +113,12 @@ class Connection:
         self.pending_size = 0
         self.scanned = 0       # frames before this offset were scanned for RECLAIM
         self.reclaims = 0      # RECLAIM frames scanned but not yet read
+        # Where open files go to the gateway (RESPONSE_FILE), once FILE_SOCKET gave it.
+        self.file_sock = None
+        # The gateway sends FILE_SOCKET first, so only the first read looks for
+        # descriptors (recvmsg); later reads are plain and drop any (the kernel closes them).
+        self.first_read = True
+        self.received_fds = []
 
     def read_frame(self):
         """Return (type, flags, payload view) of the next gateway frame.
@@ -124,6 +146,9 @@ class Connection:
                         self.sendall(frame(PONG, bytes(self.view[s:s + length])))
                         continue
                     if ftype == RECLAIM:
+                        continue
+                    if ftype == FILE_SOCKET:
+                        self._take_file_socket()
                         continue
                     if ftype == STOP:
                         self.stopping = True
@@ -195,17 +220,56 @@ class Connection:
             self.failed = exc
         return exc
 
+    def send_file(self, parts, fd, offset, length):
+        """Pass `fd` to the gateway on the file socket, then send the queued
+        replies, `parts` and RESPONSE_FILE: the descriptor is always waiting on
+        the file socket when the gateway reads the frame."""
+        try:
+            socket.send_fds(self.file_sock, [b'\0'], [fd])
+        except OSError as exc:
+            raise self.fail(GatewayGone(str(exc))) from exc
+        parts.append(_pack(FILE_REGION.size, RESPONSE_FILE, 0, 0)
+                     + FILE_REGION.pack(offset, length))
+        self.send_parts(parts)
+
+    def _take_file_socket(self):
+        if not self.received_fds:
+            raise self.fail(ProtocolError('FILE_SOCKET frame without a descriptor'))
+        fd = self.received_fds.pop(0)
+        for extra in self.received_fds:
+            _close(extra)
+        self.received_fds = []
+        if self.file_sock is not None:
+            _close(fd)
+            raise self.fail(ProtocolError('a second FILE_SOCKET frame'))
+        self.file_sock = socket.socket(fileno=fd)
+
     def _recv(self):
         if self.eof:
             raise EOFError
         try:
-            n = self.sock.recv_into(self.view[self.end:])
+            if self.first_read:
+                self.first_read = False
+                n = self._recv_with_fds()
+            else:
+                n = self.sock.recv_into(self.view[self.end:])
         except ConnectionResetError:
             n = 0
         if not n:
             self.eof = True
             raise EOFError
         self.end += n
+
+    def _recv_with_fds(self):
+        n, ancdata, _, _ = self.sock.recvmsg_into(
+            [self.view[self.end:]], socket.CMSG_SPACE(4 * _INT.itemsize),
+            socket.MSG_CMSG_CLOEXEC)
+        for level, kind, data in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds = array.array('i')
+                fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
+                self.received_fds.extend(fds)
+        return n
 
     def _make_room(self, need):
         """Ensure the frame at `start` (of `need` bytes) fits in the buffer."""

@@ -1,5 +1,9 @@
 """start_response, write() and sending of the response iterable."""
 
+import io
+import os
+import stat
+
 from .environ import FileWrapper
 from .protocol import (HEADER, MAX_PAYLOAD, RESPONSE_START, APP_ERROR, END_FRAME,
                        body_frames, text_frame)
@@ -49,7 +53,7 @@ def _check_bytes(chunk):
 class Response:
     """The response side of one request."""
 
-    __slots__ = ('conn', 'head', 'start', 'started', 'out')
+    __slots__ = ('conn', 'head', 'start', 'started', 'out', 'args')
 
     def __init__(self, conn, head):
         self.conn = conn
@@ -57,6 +61,7 @@ class Response:
         self.start = None       # encoded RESPONSE_START, pending until sent
         self.started = False    # RESPONSE_START queued or sent
         self.out = []           # frame parts not yet written
+        self.args = None        # (status, headers) of the last start_response
 
     def start_response(self, status, headers, exc_info=None):
         """The PEP 3333 start_response callable."""
@@ -69,6 +74,7 @@ class Response:
         elif self.start is not None:
             raise RuntimeError('start_response() called twice without exc_info')
         self.start = encode_start(status, headers)
+        self.args = (status, headers)
         return self.write
 
     def write(self, data):
@@ -109,6 +115,8 @@ class Response:
                         body_frames(chunk, out)
             return
         if type(result) is FileWrapper:
+            if self.conn.file_sock is not None and self._send_file(result.filelike):
+                return
             if head:
                 return
             result = result.blocks(max(result.blksize, _FILE_BLOCK))
@@ -122,6 +130,53 @@ class Response:
                 # PEP 3333 "Buffering and Streaming": a block is transmitted
                 # before the next one is requested.
                 self.flush()
+
+    def _send_file(self, f):
+        """Pass a regular file's descriptor to the gateway (RESPONSE_FILE) for
+        the body from the file's current position, up to the app's
+        Content-Length (PEP 3333, "Optional Platform-Specific File Handling").
+        False when the file cannot go that way: the caller then reads it."""
+        if self.start is None or self.started or isinstance(f, io.TextIOBase):
+            return False
+        try:
+            fd = f.fileno()
+            if type(fd) is not int:
+                return False
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                return False
+            # tell() counts what a buffered reader has read ahead.
+            tell = getattr(f, 'tell', None)
+            offset = tell() if tell is not None else os.lseek(fd, 0, os.SEEK_CUR)
+        except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation too
+            return False
+        status, headers = self.args
+        code = int(status[:3])
+        if code < 200 or code in (204, 304):
+            self._emit_start()  # no body (RFC 9110 §6.4.1): nothing to read or pass
+            return True
+        available = max(0, info.st_size - offset)
+        declared = None
+        for name, value in headers:
+            if name.lower() == 'content-length':
+                try:
+                    declared = int(value)
+                except ValueError:
+                    return False
+        if declared is None:
+            # The length is known: say it, so HTTP/1 needs no chunked coding.
+            length = available
+            self.start = encode_start(status, list(headers) + [('Content-Length', str(length))])
+        elif 0 <= declared <= available:
+            length = declared
+        else:
+            return False  # a file shorter than promised: stream what there is, as before
+        self._emit_start()
+        if length and not self.head:
+            parts = self.out
+            self.out = []
+            self.conn.send_file(parts, fd, offset, length)
+        return True
 
     def finish(self):
         """Queue RESPONSE_START if still pending, then RESPONSE_END: the frames

@@ -17,6 +17,8 @@ import threading
 HDR = struct.Struct('!IBBH')
 REQUEST, BODY, BODY_END, PING, STOP = 0x01, 0x02, 0x03, 0x10, 0x11
 READY, BOOT_ERROR, START, RBODY, END, APP_ERROR, PONG = range(0x20, 0x27)
+FILE_SOCKET, RFILE = 0x05, 0x29
+FILE_REGION = struct.Struct('!QQ')
 HAS_BODY = ABORTED = 0x01
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -37,6 +39,7 @@ class Response:
         self.body = b''
         self.error = None     # APP_ERROR text
         self.frames = []      # frame types in order
+        self.files = []       # (offset, length, fstat) of each RESPONSE_FILE
 
     def __repr__(self):
         return '<Response %s %r error=%r>' % (self.status, self.body[:80], self.error)
@@ -60,6 +63,7 @@ class Worker:
         self.buf = b''
         self.sender = None
         self.next_id = 0
+        self.files = None     # our end of the file socket, after offer_file_socket()
         try:
             self.facts = self.expect(READY) if ready else None
         except BaseException:
@@ -71,6 +75,20 @@ class Worker:
         """Send one frame (after any body still being sent)."""
         self.join_sender()
         self.sock.sendall(HDR.pack(len(payload), ftype, flags, 0) + payload)
+
+    def offer_file_socket(self):
+        """Send FILE_SOCKET with the worker's end of a new socketpair attached,
+        as the gateway does first (here after READY: the worker has not read yet)."""
+        self.files, theirs = socket.socketpair()
+        socket.send_fds(self.sock, [HDR.pack(0, FILE_SOCKET, 0, 0)], [theirs.fileno()])
+        theirs.close()
+        self.files.settimeout(30)
+
+    def take_fd(self):
+        """The next descriptor waiting on the file socket."""
+        data, fds, _, _ = socket.recv_fds(self.files, 1, 4)
+        assert data == b'\0' and len(fds) == 1, (data, fds)
+        return fds[0]
 
     def recv_frame(self):
         """Return (type, flags, payload); EOFError when the worker closed."""
@@ -154,6 +172,15 @@ class Worker:
                 assert payload, 'empty RESPONSE_BODY'
                 assert r.status is not None, 'body before RESPONSE_START'
                 r.body += payload
+            elif ftype == RFILE:
+                assert r.status is not None, 'file before RESPONSE_START'
+                offset, length = FILE_REGION.unpack(payload)
+                fd = self.take_fd()
+                try:
+                    r.files.append((offset, length, os.fstat(fd)))
+                    r.body += os.pread(fd, length, offset)
+                finally:
+                    os.close(fd)
             elif ftype == END:
                 return r
             elif ftype == APP_ERROR:
@@ -191,6 +218,8 @@ class Worker:
         """Close our end and make sure the process is gone."""
         self.join_sender()
         self.sock.close()
+        if self.files is not None:
+            self.files.close()
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:

@@ -1,4 +1,5 @@
-"""A plain worker inherits only stdin, stdout, stderr and its protocol socket (fd 3): none of
+"""A plain worker inherits only stdin, stdout, stderr and its protocol socket (fd 3), and
+receives its file socket (FILE_SOCKET, docs/worker-protocol.md): none of
 berth's client connections, listeners or epoll descriptors. A leaked client connection
 stays open in the worker after berth closes it, and the client never sees EOF."""
 import os
@@ -20,7 +21,7 @@ def test_workers_spawned_while_connections_are_open_inherit_none_of_them(start_b
     for pid in berth.worker_pids():
         fds = {int(fd): os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
         sockets = [fd for fd, target in fds.items() if target.startswith("socket:")]
-        assert sockets == [3], fds
+        assert len(sockets) == 2 and sockets[0] == 3, fds  # fd 3 and the file socket
         assert not any("eventpoll" in t for t in fds.values()), fds
     idle.close()
     crash.close()

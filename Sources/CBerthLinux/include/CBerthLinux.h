@@ -22,6 +22,11 @@ int berth_open_beneath(int dir_fd, const char *path, int flags);
 /// Returns the bytes sent, or -errno.
 int berth_send_with_fd(int sock, const void *data, size_t length, int fd);
 
+/// recvmsg of one byte with exactly one fd attached (SCM_RIGHTS), without waiting
+/// (MSG_DONTWAIT), the new fd close-on-exec. 0 and `*fd` set, or -errno: -EAGAIN when
+/// nothing waits, -EPIPE at end of file, -EBADMSG when the byte came without one fd.
+int berth_receive_fd(int sock, int *fd);
+
 /// prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants become our children. 0 or -errno.
 int berth_become_child_subreaper(void);
 
