@@ -18,9 +18,26 @@ def test_workers_spawned_while_connections_are_open_inherit_none_of_them(start_b
     assert crash.recv(100).startswith(b"HTTP/1.1 502")
     berth.wait_for(lambda: "starting a replacement" in berth.stderr, 10, "the replacement")
     berth.wait_for(lambda: berth.stderr.count("ready in") >= 2, 10, "the replacement to be ready")
-    for pid in berth.worker_pids():
-        fds = {int(fd): os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
-        sockets = [fd for fd, target in fds.items() if target.startswith("socket:")]
+
+    def descriptors():
+        found = {}
+        for pid in berth.worker_pids():
+            try:
+                found[pid] = {int(fd): os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+            except FileNotFoundError:  # the crashed worker, just reaped
+                pass
+        return found
+
+    def settled():
+        # The replacement takes its file socket with its first read, which may come just
+        # after READY; the crashed worker may still be listed until it is reaped.
+        found = descriptors()
+        return len(found) == 1 and all(
+            len([t for t in fds.values() if t.startswith("socket:")]) == 2 for fds in found.values())
+
+    berth.wait_for(settled, 10, "one worker holding its two sockets")
+    for pid, fds in descriptors().items():
+        sockets = sorted(fd for fd, target in fds.items() if target.startswith("socket:"))
         assert len(sockets) == 2 and sockets[0] == 3, fds  # fd 3 and the file socket
         assert not any("eventpoll" in t for t in fds.values()), fds
     idle.close()
