@@ -240,7 +240,7 @@ def test_killed_worker_and_killed_zygote_are_replaced_and_nothing_is_left(volume
         os.kill(first[0], signal.SIGKILL)
         wait_for(lambda: len(ready_workers(berth)) == WORKERS and first[0] not in ready_workers(berth),
                  30, "replacement worker", berth)
-        assert "starting a replacement" in berth.stderr
+        wait_for(lambda: "starting a replacement" in berth.stderr, 10, "the crash logged", berth)
         assert call(berth, "/whoami")["ok"]
 
         [zygote] = zygotes(berth)
