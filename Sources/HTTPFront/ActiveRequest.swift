@@ -1,5 +1,4 @@
 import AppExchange
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 
@@ -52,11 +51,8 @@ struct RequestID {
     var text: String { prefix + "-" + String(number, radix: 36) }
 }
 
-/// Carries an app's response from the gateway's thread to the connection's event loop.
-///
-/// Calls from another thread are queued in a mailbox and delivered in one hop: a worker's
-/// RESPONSE_START, BODY and END usually arrive together, and one wake-up of the
-/// connection's loop is much cheaper than three.
+/// Carries an app's response from the gateway's thread to the connection's event loop,
+/// through a `LoopMailbox` (one hop for the events that arrive together).
 final class AppResponseBridge: AppResponseWriter, @unchecked Sendable {
     private enum Event {
         case head(Int, String, [(name: String, value: String)])
@@ -68,52 +64,35 @@ final class AppResponseBridge: AppResponseWriter, @unchecked Sendable {
         case bodyWritability(Bool)
     }
 
-    private let loop: EventLoop
     // Weak: the request holds its exchange, which holds this bridge. Once the connection
     // moves on, late events have no one to go to and are dropped.
     private weak var handler: HTTPConnectionHandler?
     private weak var request: ActiveRequest?
-    private let mailbox = NIOLockedValueBox<(events: [Event], scheduled: Bool)>(([], false))
+    private let mailbox: LoopMailbox<Event>
 
     init(loop: EventLoop, handler: HTTPConnectionHandler, request: ActiveRequest) {
-        self.loop = loop
+        self.mailbox = LoopMailbox(loop: loop)
         self.handler = handler
         self.request = request
     }
 
     private func post(_ event: Event) {
-        if loop.inEventLoop {
+        if mailbox.loop.inEventLoop {
             deliver(event)
             // A worker's RESPONSE_START, BODY and END usually come in one read: flush once,
             // at the end of this loop tick (the end flushes by itself), not per event —
             // each flush is a write to the client's socket.
             if case .end = event { return }
-            scheduleDrain { _ in }
+            mailbox.post(nil, drain: drain)
             return
         }
-        scheduleDrain { $0.append(event) }
+        mailbox.post(event, drain: drain)
     }
 
-    /// Queues (via `enqueue`) and schedules one task that delivers the queued events and
-    /// flushes, unless one is scheduled already.
-    private func scheduleDrain(_ enqueue: (inout [Event]) -> Void) {
-        let schedule = mailbox.withLockedValue { box in
-            enqueue(&box.events)
-            defer { box.scheduled = true }
-            return !box.scheduled
-        }
-        guard schedule else { return }
-        loop.execute { [self] in
-            let events = mailbox.withLockedValue { box in
-                defer {
-                    box.events.removeAll(keepingCapacity: true)
-                    box.scheduled = false
-                }
-                return box.events
-            }
-            events.forEach(deliver)
-            flush()
-        }
+    /// A batch from the mailbox: every event, then one flush.
+    private func drain(_ events: [Event]) {
+        events.forEach(deliver)
+        flush()
     }
 
     private func flush() {

@@ -1,6 +1,5 @@
 import AppExchange
 import HTTP2
-import NIOConcurrencyHelpers
 import NIOCore
 
 /// One HTTP/2 request being served: what it asked, where it went, how far its answer got.
@@ -67,41 +66,30 @@ final class HTTP2AppResponseBridge: AppResponseWriter, @unchecked Sendable {
         case bodyWritability(Bool)
     }
 
-    private let loop: EventLoop
     // Weak: once the stream is gone, late events have no one to go to and are dropped.
     private weak var handler: HTTP2ConnectionHandler?
     private weak var stream: HTTP2Stream?
-    private let mailbox = NIOLockedValueBox<(events: [Event], scheduled: Bool)>(([], false))
+    private let mailbox: LoopMailbox<Event>
 
     init(loop: EventLoop, handler: HTTP2ConnectionHandler, stream: HTTP2Stream) {
-        self.loop = loop
+        self.mailbox = LoopMailbox(loop: loop)
         self.handler = handler
         self.stream = stream
     }
 
     private func post(_ event: Event) {
-        if loop.inEventLoop {
+        if mailbox.loop.inEventLoop {
             deliver(event)
             handler?.scheduleOutput()
             return
         }
-        let schedule = mailbox.withLockedValue { box in
-            box.events.append(event)
-            defer { box.scheduled = true }
-            return !box.scheduled
-        }
-        guard schedule else { return }
-        loop.execute { [self] in
-            let events = mailbox.withLockedValue { box in
-                defer {
-                    box.events.removeAll(keepingCapacity: true)
-                    box.scheduled = false
-                }
-                return box.events
-            }
-            events.forEach(deliver)
-            handler?.scheduleOutput()
-        }
+        mailbox.post(event, drain: drain)
+    }
+
+    /// A batch from the mailbox: every event, then the session's output once.
+    private func drain(_ events: [Event]) {
+        events.forEach(deliver)
+        handler?.scheduleOutput()
     }
 
     private func deliver(_ event: Event) {
