@@ -1,8 +1,6 @@
 """Command line: python -m berth_worker --fd 3 (--app M:C | --django SETTINGS) [--chdir DIR] [--zygote]."""
 
 import argparse
-import gc
-import json
 import os
 import signal
 import socket
@@ -10,9 +8,9 @@ import sys
 
 from . import loader, zygote
 from .stackdump import arm_stack_dump
-from .protocol import (READY, BOOT_ERROR, VERSION, Connection, GatewayGone,
-                       ProtocolError, frame, text_frame)
-from .worker import Worker
+from .protocol import (BOOT_ERROR, VERSION, Connection, GatewayGone, ProtocolError,
+                       text_frame)
+from .worker import run
 
 
 def parse_args(argv):
@@ -77,15 +75,10 @@ def main(argv=None):
             return 3
         if args.zygote:
             return zygote.serve(sock, app, facts)
-        conn.sendall(frame(READY, json.dumps(facts, default=str).encode()))
-        # The app's modules live as long as the worker: keep the collector
-        # from rescanning them on every full collection.
-        gc.collect()
-        gc.freeze()
-        Worker(conn, app).serve()
+        return run(conn, app, facts, freeze=True)
     except (EOFError, GatewayGone):
         pass
-    except ProtocolError as exc:
+    except ProtocolError as exc:  # from the zygote's command loop
         sys.stderr.write('berth worker: protocol error: %s\n' % exc)
         return 4
     finally:

@@ -1,11 +1,14 @@
 """The request loop: frames in, frames out, several requests per read."""
 
+import gc
+import json
 import sys
 import traceback
 from time import monotonic
 
 from .environ import base_environ
-from .protocol import REQUEST, STOP, HAS_BODY, SKIPPED_FRAME, ProtocolError
+from .protocol import (READY, REQUEST, STOP, HAS_BODY, SKIPPED_FRAME, GatewayGone,
+                       ProtocolError, frame)
 from .response import Response
 from .wsgi_input import RequestBody
 
@@ -97,3 +100,25 @@ def report(environ, text):
                      % (environ.get('REQUEST_METHOD'), environ.get('PATH_INFO'),
                         environ.get('berth.request_id'), text))
     sys.stderr.flush()
+
+
+def run(conn, app, facts, freeze=False):
+    """Say READY with `facts`, then answer requests until the gateway goes away; return
+    the worker's exit status (4 for a protocol error).
+
+    `freeze`: after READY, collect once and move the app's objects out of the collector's
+    reach (they live as long as the worker). A worker forked from a zygote leaves this to
+    the zygote: a collection in the child would write to every shared page.
+    """
+    try:
+        conn.sendall(frame(READY, json.dumps(facts, default=str).encode()))
+        if freeze:
+            gc.collect()
+            gc.freeze()
+        Worker(conn, app).serve()
+    except (EOFError, GatewayGone):
+        pass
+    except ProtocolError as exc:
+        sys.stderr.write('berth worker: protocol error: %s\n' % exc)
+        return 4
+    return 0

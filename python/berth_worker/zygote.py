@@ -18,9 +18,9 @@ import socket
 import sys
 
 from .protocol import (HEADER, HEADER_SIZE, FORK, FORKED, READY, STOP, Connection,
-                       GatewayGone, ProtocolError, frame)
+                       ProtocolError, frame)
 from .stackdump import arm_stack_dump
-from .worker import Worker
+from .worker import run
 
 
 def serve(ctl, app, facts):
@@ -102,19 +102,12 @@ def _run_worker(fd, app, facts):
     sock.setblocking(True)
     sock.set_inheritable(False)
     conn = Connection(sock)
+    # A pipe of its own for its stack: the zygote's is shared by every fork.
+    inherited = facts.get('stack_fd')
+    facts = dict(facts, pid=os.getpid(), stack_fd=arm_stack_dump())
+    if inherited is not None:
+        os.close(inherited)
     try:
-        # A pipe of its own for its stack: the zygote's is shared by every fork.
-        inherited = facts.get('stack_fd')
-        facts = dict(facts, pid=os.getpid(), stack_fd=arm_stack_dump())
-        if inherited is not None:
-            os.close(inherited)
-        conn.sendall(frame(READY, json.dumps(facts, default=str).encode()))
-        Worker(conn, app).serve()
-    except (EOFError, GatewayGone):
-        pass
-    except ProtocolError as exc:
-        sys.stderr.write('berth worker: protocol error: %s\n' % exc)
-        return 4
+        return run(conn, app, facts)
     finally:
         sock.close()
-    return 0
