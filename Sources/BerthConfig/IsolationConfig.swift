@@ -9,6 +9,15 @@ public struct IsolationConfig: Sendable, Hashable {
         case host
     }
 
+    /// How the worker's root file system is made.
+    public enum Rootfs: String, Sendable, Hashable, CaseIterable {
+        /// Read-only bind mounts of exactly the granted paths.
+        case readOnly = "read-only"
+        /// The same paths as the lower layers of overlays whose upper layers live on a
+        /// tmpfs of the worker's own: writable, and gone with the worker.
+        case overlay
+    }
+
     /// Whether workers run in containers at all.
     public var enabled = false
     public var network: Network = .none
@@ -26,6 +35,16 @@ public struct IsolationConfig: Sendable, Hashable {
     public var volumes: [String] = []
     /// Host paths mounted read-only at the same path, absolute.
     public var readOnly: [String] = []
+    /// How the root file system is made.
+    public var rootfs: Rootfs = .readOnly
+    /// With `rootfs = overlay`: the size of each tmpfs that holds the worker's writes.
+    public var rootfsSize = 0
+    /// RLIMIT_AS in bytes; 0 for none.
+    public var addressSpace = 0
+    /// RLIMIT_NOFILE.
+    public var nofile = 0
+    /// RLIMIT_NPROC (counted per host uid, across workers).
+    public var nproc = 0
     /// System calls taken off the default deny-list.
     public var seccompAllow: [String] = []
     /// System calls added to the default deny-list.
@@ -76,6 +95,21 @@ public struct IsolationConfig: Sendable, Hashable {
             "read_only", .paths(), \.readOnly, default: [],
             "Extra host files or directories mounted read-only at the same path; must exist."),
         Setting(
+            "rootfs", .choice(Rootfs.self), \.rootfs, default: .readOnly,
+            "`\"read-only\"`: the granted paths as read-only binds; `\"overlay\"`: each a writable overlay whose writes stay in the worker and vanish with it (docs/isolation.md)."),
+        Setting(
+            "rootfs_size", .byteSize((1 << 20)...(1 << 40)), \.rootfsSize, default: 64 << 20,
+            "With `rootfs = \"overlay\"`: size of the worker's tmpfs that holds what it writes to its root (counted against its memory limit)."),
+        Setting(
+            "address_space", .addressSpace, \.addressSpace, default: 0,
+            "`RLIMIT_AS` per worker process, in bytes (0 = none): an allocation beyond it fails (Python raises `MemoryError`) instead of the worker being killed."),
+        Setting(
+            "nofile", .integer(64...1_048_576), \.nofile, default: 4096,
+            "`RLIMIT_NOFILE`: most open files per worker process."),
+        Setting(
+            "nproc", .integer(1...4_194_304), \.nproc, default: 4096,
+            "`RLIMIT_NPROC`: most processes of the container's host user, across all workers (`pids` is the per-worker limit)."),
+        Setting(
             "seccomp_allow", .systemCalls, \.seccompAllow, default: [],
             "System calls taken off the default deny-list."),
         Setting(
@@ -105,4 +139,21 @@ func hostnameProblem(_ s: String) -> String? {
 /// A read-write volume of the whole host would undo the isolation.
 private func writableVolumeProblem(_ path: String) -> String? {
     path == "/" ? "must not be \"/\": the worker could write anywhere on the host" : nil
+}
+
+extension ValueKind where Value == Int {
+    /// `RLIMIT_AS`: 0 (none) or at least 64 MiB, below which Python cannot even start.
+    static var addressSpace: ValueKind<Int> {
+        let size = ValueKind.byteSize(0...(1 << 40))
+        return ValueKind(
+            docType: "size, 0 or 64m–\(ByteSize.format(1 << 40))",
+            read: { (node, context) throws(ValueProblem) in
+                let bytes = try size.read(node, context)
+                guard bytes == 0 || bytes >= 64 << 20 else {
+                    throw ValueProblem(problem: "must be 0 (no limit) or at least 64m (Python needs more to start), got \(node.shown)")
+                }
+                return bytes
+            },
+            show: size.show, gloss: size.gloss)
+    }
 }

@@ -6,8 +6,9 @@
 //
 // The fixed order (crun's container init is the model):
 //   wait for the parent (id maps, cgroup) → signals to defaults → setgroups → ids →
-//   cgroup namespace → hostname → mounts private → root tmpfs → planned steps (binds,
-//   tmpfs, proc, links) → pivot_root → detach the old root → / read-only → chdir →
+//   cgroup namespace → hostname → mounts private → root tmpfs → planned steps (binds or
+//   overlays, tmpfs, proc, links) → pivot_root → detach the old root → / read-only (unless
+//   an overlay root) → chdir →
 //   rlimits → drop every capability →
 //   no_new_privs → fds → fork the worker under a tiny init (pid 1 reaps zombies) →
 //   seccomp (last) → exec.
@@ -38,7 +39,8 @@
 _Static_assert(BERTH_NS_MOUNT == CLONE_NEWNS && BERTH_NS_UTS == CLONE_NEWUTS && BERTH_NS_IPC == CLONE_NEWIPC
                    && BERTH_NS_USER == CLONE_NEWUSER && BERTH_NS_PID == CLONE_NEWPID && BERTH_NS_NET == CLONE_NEWNET,
                "berth_namespace values are the kernel's CLONE_NEW* flags");
-_Static_assert(BERTH_RLIMIT_NPROC == RLIMIT_NPROC, "BERTH_RLIMIT_NPROC is RLIMIT_NPROC");
+_Static_assert(BERTH_RLIMIT_NPROC == RLIMIT_NPROC && BERTH_RLIMIT_AS == RLIMIT_AS,
+               "BERTH_RLIMIT_NPROC and BERTH_RLIMIT_AS are the kernel's values");
 
 static void append(char *buffer, size_t size, size_t *used, const char *text) {
     for (; text && *text && *used + 1 < size; text++) buffer[(*used)++] = *text;
@@ -97,6 +99,12 @@ static void run_steps(const struct berth_container_plan *plan, int error_fd) {
         case BERTH_STEP_TMPFS:
             if (mount("tmpfs", step->target, "tmpfs", MS_NOSUID | MS_NODEV, step->data) != 0)
                 fail(error_fd, "mount tmpfs", step->target);
+            break;
+        case BERTH_STEP_OVERLAY:
+            // In a user namespace since Linux 5.11; `userxattr` (in the planned data) keeps
+            // overlay's own marks in user.* xattrs, the only ones this namespace may set.
+            if (mount("overlay", step->target, "overlay", MS_NOSUID | MS_NODEV, step->data) != 0)
+                fail(error_fd, "mount overlay", step->target);
             break;
         case BERTH_STEP_PROC:
             if (mount("proc", step->target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
@@ -186,7 +194,7 @@ __attribute__((noreturn)) static void child_main(const struct berth_container_pl
     if (plan->hostname && sethostname(plan->hostname, strlen(plan->hostname)) != 0) fail(error_fd, "sethostname", NULL);
     // Nothing done below may propagate to the host's mounts.
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) fail(error_fd, "make mounts private", NULL);
-    if (mount("tmpfs", plan->root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m") != 0)
+    if (mount("tmpfs", plan->root, "tmpfs", MS_NOSUID | MS_NODEV, plan->root_options) != 0)
         fail(error_fd, "mount root tmpfs", plan->root);
     run_steps(plan, error_fd);
 
@@ -195,7 +203,8 @@ __attribute__((noreturn)) static void child_main(const struct berth_container_pl
     if (syscall(SYS_pivot_root, ".", ".") != 0) fail(error_fd, "pivot_root", plan->root);
     if (umount2(".", MNT_DETACH) != 0) fail(error_fd, "detach the old root", NULL);
     if (chdir("/") != 0) fail(error_fd, "chdir", "/");
-    if (remount_bind("/", MS_RDONLY | MS_NOSUID | MS_NODEV) != 0) fail(error_fd, "remount / read-only", NULL);
+    if (!plan->root_writable && remount_bind("/", MS_RDONLY | MS_NOSUID | MS_NODEV) != 0)
+        fail(error_fd, "remount / read-only", NULL);
     if (plan->workdir && chdir(plan->workdir) != 0) fail(error_fd, "chdir", plan->workdir);
 
     for (int i = 0; i < plan->rlimit_count; i++) {

@@ -25,11 +25,57 @@ public struct IsolationSpec: Sendable {
     /// The container's init outlives the process it runs and exits with its last child:
     /// for a preload zygote, whose forked workers live on in its container.
     public var initOutlivesMain = false
+    /// Read-only binds, or writable overlays over the same paths.
+    public var rootfs: RootfsMode = .readOnly
+    /// The rlimits each worker process gets.
+    public var processLimits = ProcessLimits()
+
+    /// Where an overlay root mounts each worker's layers tmpfs: beside the staging root, so
+    /// that it is outside the new root (an empty host directory, like the staging root).
+    public var layersDirectory: String { stagingRoot + "-layers" }
 
     public init(hostname: String, contents: RootfsContents, stagingRoot: String) {
         self.hostname = hostname
         self.contents = contents
         self.stagingRoot = stagingRoot
+    }
+}
+
+/// How a worker's root file system is made.
+public enum RootfsMode: Sendable, Equatable {
+    /// Read-only binds of the granted paths; "/" itself is read-only.
+    case readOnly
+    /// Each granted directory is an overlay whose writes land on a per-worker tmpfs of
+    /// `size` bytes; "/" is a writable tmpfs of the same size.
+    case overlay(size: Int)
+}
+
+/// The rlimits of a worker's processes (`RLIMIT_CORE` is always 0).
+public struct ProcessLimits: Sendable, Equatable {
+    public var nofile = 4096
+    /// Counted per host uid, across workers: a ceiling against runaways, while the pids
+    /// cgroup is the per-worker limit.
+    public var nproc = 4096
+    /// `RLIMIT_AS` in bytes; nil for none.
+    public var addressSpace: Int?
+
+    public init(nofile: Int = 4096, nproc: Int = 4096, addressSpace: Int? = nil) {
+        self.nofile = nofile
+        self.nproc = nproc
+        self.addressSpace = addressSpace
+    }
+
+    /// The limits as the C child sets them, soft = hard.
+    var rlimits: [berth_rlimit] {
+        var out = [
+            berth_rlimit(resource: Int32(RLIMIT_CORE.rawValue), soft: 0, hard: 0),
+            berth_rlimit(resource: Int32(RLIMIT_NOFILE.rawValue), soft: UInt64(nofile), hard: UInt64(nofile)),
+            berth_rlimit(resource: Int32(BERTH_RLIMIT_NPROC), soft: UInt64(nproc), hard: UInt64(nproc)),
+        ]
+        if let addressSpace {
+            out.append(berth_rlimit(resource: Int32(BERTH_RLIMIT_AS), soft: UInt64(addressSpace), hard: UInt64(addressSpace)))
+        }
+        return out
     }
 }
 
@@ -56,7 +102,12 @@ public final class ContainerLauncher: WorkerLauncher, @unchecked Sendable {
         self.isolation = isolation
         hierarchy = isolation.limits == nil ? nil : try CgroupHierarchy.current()
         try FileManager.default.createDirectory(atPath: isolation.stagingRoot, withIntermediateDirectories: true)
-        steps = RootfsPlan.steps(root: isolation.stagingRoot, contents: isolation.contents)
+        var layers: OverlayLayers?
+        if case .overlay(let size) = isolation.rootfs {
+            try FileManager.default.createDirectory(atPath: isolation.layersDirectory, withIntermediateDirectories: true)
+            layers = OverlayLayers(directory: isolation.layersDirectory, size: size)
+        }
+        steps = RootfsPlan.steps(root: isolation.stagingRoot, contents: isolation.contents, layers: layers)
         try Self.giveVolumes(isolation.contents.writable, to: isolation.uid, gid: isolation.gid)
     }
 
@@ -103,18 +154,14 @@ public final class ContainerLauncher: WorkerLauncher, @unchecked Sendable {
                 return berth_step(kind: Int32(BERTH_STEP_DEVICE.rawValue), writable: 1, source: strings.add(source), target: strings.add(target), data: nil)
             case .symlink(let pointingTo, let at):
                 return berth_step(kind: Int32(BERTH_STEP_SYMLINK.rawValue), writable: 0, source: strings.add(pointingTo), target: strings.add(at), data: nil)
+            case .overlay(let lower, let upper, let work, let target):
+                let options = RootfsPlan.overlayOptions(lower: lower, upper: upper, work: work)
+                return berth_step(kind: Int32(BERTH_STEP_OVERLAY.rawValue), writable: 1, source: strings.add(lower), target: strings.add(target), data: strings.add(options))
             }
         }
         let argv = spec.arguments.map { strings.addMutable($0) } + [nil]
         let envp = spec.environment.sorted { $0.key < $1.key }.map { strings.addMutable("\($0.key)=\($0.value)") } + [nil]
-        // RLIMIT_NPROC counts every process of the host uid the container's root maps to,
-        // across all workers: a ceiling against runaways, while the pids cgroup is the
-        // per-worker limit.
-        let rlimits = [
-            berth_rlimit(resource: Int32(RLIMIT_CORE.rawValue), soft: 0, hard: 0),
-            berth_rlimit(resource: Int32(RLIMIT_NOFILE.rawValue), soft: 4096, hard: 4096),
-            berth_rlimit(resource: Int32(BERTH_RLIMIT_NPROC), soft: 4096, hard: 4096),
-        ]
+        let rlimits = isolation.processLimits.rlimits
         var namespaces = UInt64(BERTH_NS_USER.rawValue | BERTH_NS_MOUNT.rawValue | BERTH_NS_PID.rawValue | BERTH_NS_UTS.rawValue | BERTH_NS_IPC.rawValue)
         if !isolation.hostNetwork { namespaces |= UInt64(BERTH_NS_NET.rawValue) }
         let cgroupFD = try cgroup?.openDirectoryFD() ?? -1
@@ -127,6 +174,14 @@ public final class ContainerLauncher: WorkerLauncher, @unchecked Sendable {
         let label = strings.add(spec.label)
         let path = strings.add(spec.executable)
         let root = strings.add(isolation.stagingRoot)
+        let rootOptions: UnsafePointer<CChar>
+        let rootWritable: Bool
+        switch isolation.rootfs {
+        case .readOnly:
+            (rootOptions, rootWritable) = (strings.add("mode=0755,size=1m"), false)
+        case .overlay(let size):
+            (rootOptions, rootWritable) = (strings.add("mode=0755,size=\(size)"), true)
+        }
         let workdir = spec.workingDirectory.map { strings.add($0) }
         let hostname = strings.add(isolation.hostname)
         let protocolFD = spec.protocolFD
@@ -147,6 +202,8 @@ public final class ContainerLauncher: WorkerLauncher, @unchecked Sendable {
                             plan.namespaces = namespaces
                             plan.cgroup_fd = cgroupFD
                             plan.root = root
+                            plan.root_options = rootOptions
+                            plan.root_writable = rootWritable ? 1 : 0
                             plan.steps = stepsBuffer.baseAddress
                             plan.step_count = Int32(stepsBuffer.count)
                             plan.workdir = workdir
@@ -193,6 +250,7 @@ public final class ContainerLauncher: WorkerLauncher, @unchecked Sendable {
     public func shutdown() {
         if let hierarchy { try? WorkerCgroup.removeBerthRoot(in: hierarchy) }
         rmdir(isolation.stagingRoot)
+        if case .overlay = isolation.rootfs { rmdir(isolation.layersDirectory) }
     }
 
     private func withSeccomp<T>(_ body: (UnsafeRawPointer?, UInt16) -> T) -> T {

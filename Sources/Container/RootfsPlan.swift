@@ -10,6 +10,25 @@ public enum RootfsStep: Equatable, Sendable {
     case symlink(pointingTo: String, at: String)
     /// A device node from the host's /dev, bound without `nodev`.
     case device(source: String, target: String)
+    /// An overlay of the read-only host directory `lower` with the per-worker `upper` and
+    /// `work` directories (on the layers tmpfs) on `target`: a writable view whose writes
+    /// land in `upper`, never on the host.
+    case overlay(lower: String, upper: String, work: String, target: String)
+}
+
+/// An overlay root: every granted directory becomes an overlay whose upper and work
+/// directories live on a tmpfs of `size` bytes mounted at `directory`, a host directory
+/// outside the new root. The tmpfs is mounted in the worker's own mount namespace, so
+/// pivot_root takes it out of the worker's sight (the overlays keep their own reference)
+/// and it is gone with the worker's last process: nothing to clean up, even after a crash.
+public struct OverlayLayers: Sendable, Equatable {
+    public var directory: String
+    public var size: Int
+
+    public init(directory: String, size: Int) {
+        self.directory = directory
+        self.size = size
+    }
 }
 
 /// What goes into a worker's root: the paths the app needs, mounted at their host paths so
@@ -40,9 +59,18 @@ public enum RootfsPlan {
 
     /// The steps, in order: /tmp and /dev, then system and app binds and writable volumes
     /// (parents before children), then /proc.
-    public static func steps(root: String, contents: RootfsContents, fileExists: (String) -> (exists: Bool, isDirectory: Bool, symlinkTarget: String?) = hostLookup) -> [RootfsStep] {
+    ///
+    /// With `layers`, each granted directory (but not the single files from /etc, the
+    /// devices or the writable volumes) is an overlay instead of a read-only bind.
+    public static func steps(root: String, contents: RootfsContents, layers: OverlayLayers? = nil, fileExists: (String) -> (exists: Bool, isDirectory: Bool, symlinkTarget: String?) = hostLookup) -> [RootfsStep] {
         var steps: [RootfsStep] = []
         var made: Set<String> = []
+        if let layers {
+            steps.append(.tmpfs(target: layers.directory, options: "mode=0700,size=\(layers.size)"))
+            steps.append(.mkdir(layers.directory + "/upper"))
+            steps.append(.mkdir(layers.directory + "/work"))
+        }
+        var overlays = 0
         func makeDirectories(for path: String) {
             var current = ""
             for component in path.split(separator: "/") {
@@ -96,11 +124,35 @@ public enum RootfsPlan {
             } else {
                 makeDirectories(for: bind.path)
             }
-            steps.append(.bind(source: bind.path, target: root + bind.path, writable: bind.writable))
+            if let layers, !bind.isFile, !bind.writable {
+                let upper = "\(layers.directory)/upper/\(overlays)", work = "\(layers.directory)/work/\(overlays)"
+                overlays += 1
+                steps.append(.mkdir(upper))
+                steps.append(.mkdir(work))
+                steps.append(.overlay(lower: bind.path, upper: upper, work: work, target: root + bind.path))
+            } else {
+                steps.append(.bind(source: bind.path, target: root + bind.path, writable: bind.writable))
+            }
         }
 
         steps.append(.proc(target: root + "/proc"))
         return steps
+    }
+
+    /// The mount data of an overlay step. `userxattr`: overlay keeps its marks (opaque
+    /// directories, redirects) in `user.overlay.*` xattrs, the only ones a user namespace may
+    /// set; without it renaming or removing a directory that came from below fails with EIO.
+    /// `\`, `,` and `:` in a path are escaped with `\` (overlay's option syntax).
+    public static func overlayOptions(lower: String, upper: String, work: String) -> String {
+        func escaped(_ path: String) -> String {
+            var out = ""
+            for character in path {
+                if character == "\\" || character == "," || character == ":" { out.append("\\") }
+                out.append(character)
+            }
+            return out
+        }
+        return "lowerdir=\(escaped(lower)),upperdir=\(escaped(upper)),workdir=\(escaped(work)),userxattr"
     }
 
     /// `outer` is `inner` or one of its parents.

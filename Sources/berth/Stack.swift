@@ -198,6 +198,10 @@ final class Stack: Sendable {
                 pidsMax: isolation.pids > 0 ? isolation.pids * shares + (pool ? 2 : 0) : nil)
         }
         spec.initOutlivesMain = pool
+        spec.rootfs = isolation.rootfs == .overlay ? .overlay(size: isolation.rootfsSize) : .readOnly
+        spec.processLimits = ProcessLimits(
+            nofile: isolation.nofile, nproc: isolation.nproc,
+            addressSpace: isolation.addressSpace > 0 ? isolation.addressSpace : nil)
         spec.seccomp = try SeccompProfile.default(allow: isolation.seccompAllow, deny: isolation.seccompDeny).compile()
         return try ContainerLauncher(isolation: spec)
     }

@@ -112,6 +112,18 @@ private let app = "[app.mysite]\ndjango = \"mysite.settings\"\n"
             app + "[app.mysite.isolation]\npids = \"x\"",
             #"berth.toml: app.mysite.isolation.pids: must be an integer from 0 to 4194304, got "x""#),
         BadConfig(
+            app + "[app.mysite.isolation]\nrootfs = \"overlayfs\"",
+            #"berth.toml: app.mysite.isolation.rootfs: must be "read-only" or "overlay", got "overlayfs""#),
+        BadConfig(
+            app + "[app.mysite.isolation]\nrootfs_size = \"4k\"",
+            "berth.toml: app.mysite.isolation.rootfs_size: must be a size in bytes from 1048576 to 1t, got \"4k\""),
+        BadConfig(
+            app + "[app.mysite.isolation]\naddress_space = \"1m\"",
+            #"berth.toml: app.mysite.isolation.address_space: must be 0 (no limit) or at least 64m (Python needs more to start), got "1m""#),
+        BadConfig(
+            app + "[app.mysite.isolation]\nnofile = 10",
+            "berth.toml: app.mysite.isolation.nofile: must be an integer from 64 to 1048576, got 10"),
+        BadConfig(
             app + "[app.mysite.isolation]\nenabled = \"yes\"",
             #"berth.toml: app.mysite.isolation.enabled: must be true or false, got "yes""#),
         BadConfig(

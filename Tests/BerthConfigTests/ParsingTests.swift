@@ -165,6 +165,11 @@ import Testing
             seccomp_allow = ["ptrace"]
             seccomp_deny = ["io_uring_setup", "bpf"]
             hostname = "web-1"
+            rootfs = "overlay"
+            rootfs_size = "32m"
+            address_space = "2GiB"
+            nofile = 1024
+            nproc = 512
             """, mode: .dev)
         var expected = IsolationConfig(appName: "web", mode: .dev)
         expected.enabled = true
@@ -179,6 +184,11 @@ import Testing
         expected.seccompAllow = ["ptrace"]
         expected.seccompDeny = ["io_uring_setup", "bpf"]
         expected.hostname = "web-1"
+        expected.rootfs = .overlay
+        expected.rootfsSize = 32 << 20
+        expected.addressSpace = 2 << 30
+        expected.nofile = 1024
+        expected.nproc = 512
         #expect(config.apps.map(\.isolation) == [expected])
 
         // Inline tables work too, and an integer CPU count is a float.
@@ -210,6 +220,8 @@ import Testing
             #expect((isolation.uid, isolation.gid) == (65534, 65534))
             #expect(isolation.volumes.isEmpty && isolation.readOnly.isEmpty)
             #expect(isolation.seccompAllow.isEmpty && isolation.seccompDeny.isEmpty)
+            #expect(isolation.rootfs == .readOnly && isolation.rootfsSize == 64 << 20)
+            #expect((isolation.addressSpace, isolation.nofile, isolation.nproc) == (0, 4096, 4096))
             // "_" is not allowed in host names.
             #expect(isolation.hostname == "berth-my-site")
         }

@@ -14,7 +14,7 @@ Do not run it as root outside a container: there /mount and /unshare simply work
 Endpoints:
   /whoami               uid, gid, euid, hostname, pid, the Cap*, NoNewPrivs and Seccomp
                         lines of /proc/self/status, and /proc/self/cgroup
-  /limits               the worker's rlimits (core, nofile, nproc)
+  /limits               the worker's rlimits (core, nofile, nproc, as)
   /read?path=P          open P and read up to 64 bytes
   /listdir?path=P       os.listdir(P), sorted
   /processes            the pids listed in /proc
@@ -30,6 +30,12 @@ Endpoints:
                         successes until fork fails; all children are reaped before answering
   /alloc?mb=N           allocate and touch N MB (max 4096); over the memory limit the worker
                         is killed and the client gets berth's 502
+  /reserve?mb=N         bytearray(N MB) (max 65536); MemoryError is answered as errno
+                        "MemoryError" (an address-space limit makes the mmap fail at once)
+  /fill?path=P&mb=N     write N MB (max 1024) to P, 1 MB at a time, then remove P;
+                        detail: the MB written before any error
+  /kcmp                 kcmp(self, self, KCMP_VM): 0 when allowed
+  /getpriority          os.getpriority(PRIO_PROCESS, 0)
   /subprocess           subprocess.run([/usr/bin/python3, -c, print(1)])
   /thread               start and join a thread
   /devices              os.listdir("/dev"), sorted
@@ -51,8 +57,8 @@ from urllib.parse import parse_qs
 
 # Syscall numbers the app calls directly (glibc has no wrapper, or a variadic one).
 _SYSCALLS = {
-    "x86_64": {"ptrace": 101, "keyctl": 250, "bpf": 321, "clone": 56},
-    "aarch64": {"ptrace": 117, "keyctl": 219, "bpf": 280, "clone": 220},
+    "x86_64": {"ptrace": 101, "keyctl": 250, "bpf": 321, "clone": 56, "kcmp": 312},
+    "aarch64": {"ptrace": 117, "keyctl": 219, "bpf": 280, "clone": 220, "kcmp": 272},
 }
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
@@ -62,6 +68,7 @@ PTRACE_ATTACH = 16
 KEYCTL_GET_KEYRING_ID = 0
 KEY_SPEC_SESSION_KEYRING = -3
 BPF_PROG_LOAD = 5
+KCMP_VM = 1
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
@@ -131,7 +138,8 @@ def _read_lines(path):
 
 def limits(q):
     import resource
-    names = {"core": resource.RLIMIT_CORE, "nofile": resource.RLIMIT_NOFILE, "nproc": resource.RLIMIT_NPROC}
+    names = {"core": resource.RLIMIT_CORE, "nofile": resource.RLIMIT_NOFILE, "nproc": resource.RLIMIT_NPROC,
+             "as": resource.RLIMIT_AS}
     return result(True, None, {name: list(resource.getrlimit(number)) for name, number in names.items()})
 
 
@@ -286,6 +294,51 @@ def alloc(q):
     return result(True, None, {"allocated_mb": size >> 20})
 
 
+def reserve(q):
+    mb = min(int(q.get("mb", "1")), 65536)
+    try:
+        block = bytearray(mb << 20)
+    except MemoryError as e:
+        return result(False, "MemoryError", f"bytearray({mb} MB): MemoryError {e}")
+    size = len(block)
+    del block
+    return result(True, None, {"reserved_mb": size >> 20})
+
+
+def fill(q):
+    path = q.get("path", "")
+    mb = min(int(q.get("mb", "1")), 1024)
+    chunk = b"\x02" * (1 << 20)
+    written = 0
+    try:
+        with open(path, "wb") as f:
+            for _ in range(mb):
+                f.write(chunk)
+                f.flush()
+                written += 1
+        return result(True, None, {"written_mb": written})
+    except OSError as e:
+        return from_oserror(e, {"written_mb": written, "error": str(e)})
+    finally:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def kcmp(q):
+    me = os.getpid()
+    rc = _syscall("kcmp", me, me, KCMP_VM, 0, 0)
+    return _libc_result(rc, "kcmp(self, self, KCMP_VM)")
+
+
+def getpriority(q):
+    try:
+        return result(True, None, os.getpriority(os.PRIO_PROCESS, 0))
+    except OSError as e:
+        return from_oserror(e)
+
+
 def run_subprocess(q):
     try:
         done = subprocess.run(["/usr/bin/python3", "-c", "print(1)"], capture_output=True, timeout=30)
@@ -326,7 +379,8 @@ ROUTES = {
     "/whoami": whoami, "/limits": limits, "/read": read, "/listdir": listdir, "/processes": processes,
     "/write": write, "/mount": mount, "/unshare": unshare, "/ptrace": ptrace,
     "/keyctl": keyctl, "/bpf": bpf, "/clone-ns": clone_ns, "/connect": connect,
-    "/fork-bomb": fork_bomb, "/alloc": alloc, "/subprocess": run_subprocess,
+    "/fork-bomb": fork_bomb, "/alloc": alloc, "/reserve": reserve, "/fill": fill,
+    "/kcmp": kcmp, "/getpriority": getpriority, "/subprocess": run_subprocess,
     "/thread": run_thread, "/devices": devices,
 }
 

@@ -58,7 +58,12 @@ def world_readable_tmpdir(prefix):
     return path
 
 
-def write_config(directory, volume):
+ADDRESS_SPACE = 1 << 30  # address_space = "1g" in the shared config
+NOFILE = 2048            # nofile = 2048 there (not the default, 4096)
+
+
+def write_config(directory, volume, extra=""):
+    """The escape app isolated; `extra`: more lines for its isolation table."""
     config = directory / "berth.toml"
     config.write_text(f"""\
 python = "{VENV_PYTHON}"
@@ -76,6 +81,9 @@ enabled = true
 memory = "64m"
 pids = {PIDS_LIMIT}
 volumes = ["{volume}"]
+address_space = "1g"
+nofile = {NOFILE}
+{extra}
 """)
     return config
 
@@ -245,8 +253,25 @@ def escape(volume):
 # ---------------------------------------------------------------- identity and privileges
 
 def test_rlimits_are_set(escape):
+    """core 0 always; nofile and address_space as configured; nproc at its default."""
     detail = call(escape, "/limits")["detail"]
-    assert detail == {"core": [0, 0], "nofile": [4096, 4096], "nproc": [4096, 4096]}, detail
+    assert detail == {"core": [0, 0], "nofile": [NOFILE, NOFILE], "nproc": [4096, 4096],
+                      "as": [ADDRESS_SPACE, ADDRESS_SPACE]}, detail
+
+
+def test_allocating_past_the_address_space_limit_raises_memoryerror(escape):
+    """RLIMIT_AS makes the allocation itself fail: Python raises MemoryError, the app answers,
+    and the same worker serves the next request (no OOM kill, no replacement)."""
+    before = escape.worker_pids()
+    fits = call(escape, "/reserve", mb=16)
+    assert fits["ok"] and fits["detail"] == {"reserved_mb": 16}, fits
+    answer = call(escape, "/reserve", mb=2 * (ADDRESS_SPACE >> 20))
+    assert not answer["ok"], f"reserved 2 GiB under a 1 GiB address-space limit: {answer}"
+    assert answer["errno"] == "MemoryError", answer
+    assert call(escape, "/reserve", mb=16)["ok"]
+    assert call(escape, "/whoami")["ok"]
+    assert escape.worker_pids() == before
+    assert "memory limit" not in escape.stderr
 
 
 def test_whoami_is_an_unprivileged_root(escape):
@@ -508,6 +533,161 @@ def test_memory_limit_kills_the_worker_and_a_replacement_serves(volume):
         finally:
             tidy(berth, token)
             shutil.rmtree(confdir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- overlay root
+
+OVERLAY_SIZE = 16 << 20  # rootfs_size = "16m"
+OVERLAY_EXTRA = f"""rootfs = "overlay"
+rootfs_size = "16m"
+seccomp_allow = ["kcmp"]
+seccomp_deny = ["getpriority"]"""
+
+
+def layers_directory(berth_pid, app="escape"):
+    """Where an overlay root mounts each worker's layers tmpfs, inside the worker's own mount
+    namespace (ContainerLauncher: the staging root + "-layers"); empty on the host."""
+    return Path(f"{staging_root(berth_pid, app)}-layers")
+
+
+@pytest.fixture(scope="module")
+def overlay(volume):
+    """A second berth: the escape app with `rootfs = "overlay"` (16m of writes) and per-app
+    seccomp changes (kcmp allowed, getpriority denied)."""
+    confdir = world_readable_tmpdir("berth-iso-conf-")
+    token = uuid.uuid4().hex
+    berth = start(write_config(confdir, volume, OVERLAY_EXTRA), token)
+    berth.token = token
+    yield berth
+    try:
+        assert berth.stop() == 0, berth.stderr
+    finally:
+        tidy(berth, token)
+        try:
+            layers_directory(berth.proc.pid).rmdir()
+        except OSError:
+            pass
+        shutil.rmtree(confdir, ignore_errors=True)
+
+
+def worker_python(berth):
+    pids = processes_with_token(berth.token, cmdline_contains=b"berth_worker")
+    assert len(pids) == 1, f"worker pythons: {pids}\n{berth.stderr}"
+    return pids[0]
+
+
+@pytest.mark.parametrize("path", ["/x", "/etc/x", "/usr/x", f"{ESCAPE}/x", f"{ROOT}/.venv/x"])
+def test_overlay_root_takes_writes_that_never_reach_the_host(overlay, path):
+    existed = Path(path).exists()
+    answer = call(overlay, "/write", path=path)
+    assert answer["ok"], f"could not write {path} on the overlay root: {answer}"
+    seen = call(overlay, "/read", path=path)
+    assert seen["ok"] and seen["detail"] == "written from inside the container\n", seen
+    assert Path(path).exists() == existed, f"the worker's write to {path} reached the host"
+
+
+def test_overlay_keeps_the_host_owners_below_each_top(overlay):
+    """Each granted directory's top is the worker's (its upper directory); below it the
+    host's owners hold: host root's /usr/lib is nobody's inside, so writing fails EACCES."""
+    answer = call(overlay, "/write", path="/usr/lib/x")
+    assert not answer["ok"], answer
+    assert answer["errno"] == "EACCES", answer
+    assert not Path("/usr/lib/x").exists()
+
+
+@pytest.mark.parametrize("path", ["/usr/big", "/big"])
+def test_overlay_writes_are_bounded_by_rootfs_size(overlay, path):
+    answer = call(overlay, "/fill", timeout=60, path=path, mb=4 * (OVERLAY_SIZE >> 20))
+    assert not answer["ok"], f"wrote {4 * (OVERLAY_SIZE >> 20)} MB under rootfs_size = 16m: {answer}"
+    assert answer["errno"] == "ENOSPC", answer
+    assert 0 < answer["detail"]["written_mb"] <= OVERLAY_SIZE >> 20, answer
+    # /fill removed its file: the space is back.
+    assert call(overlay, "/write", path=path)["ok"]
+
+
+def test_overlay_root_holds_only_the_grant_and_the_host_sees_no_layer(overlay):
+    entries = set(call(overlay, "/listdir", path="/")["detail"])
+    top = ROOT.parts[1]
+    allowed = {"bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc", "tmp", "dev", "proc", top,
+               "x", "big"}  # the files the tests above wrote
+    assert {"usr", "etc", "tmp", "dev", "proc", top} <= entries, entries
+    assert entries <= allowed, f"unexpected top-level entries: {sorted(entries - allowed)}"
+    # The layers tmpfs and the staging root are mounted in the worker's namespace only.
+    layers = layers_directory(overlay.proc.pid)
+    assert layers.is_dir(), f"no layers directory {layers}"
+    assert list(layers.iterdir()) == [], f"the host sees the worker's layers: {list(layers.iterdir())}"
+    assert list(staging_root(overlay.proc.pid).iterdir()) == []
+
+
+def test_overlay_root_keeps_volumes_and_devices(overlay, volume):
+    target = volume / f"overlay-{uuid.uuid4().hex}.txt"
+    assert call(overlay, "/write", path=str(target))["ok"]
+    assert target.read_bytes() == b"written from inside the container\n"
+    assert target.stat().st_uid == CONTAINER_ROOT_HOST_UID
+    assert len(call(overlay, "/read", path="/dev/urandom")["detail"]) == 64
+    full = call(overlay, "/write", path="/dev/full")
+    assert not full["ok"] and full["errno"] == "ENOSPC", full
+
+
+def test_a_replacement_worker_starts_with_a_clean_root(overlay):
+    marker = f"/usr/marker-{uuid.uuid4().hex}"
+    assert call(overlay, "/write", path=marker)["ok"]
+    assert call(overlay, "/read", path=marker)["ok"]
+    old = worker_python(overlay)
+    replacements = overlay.stderr.count("starting a replacement")
+    os.kill(old, signal.SIGKILL)
+    overlay.wait_for(lambda: overlay.stderr.count("starting a replacement") > replacements, 30,
+                     "berth to start a replacement worker")
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            r = requests.get(overlay.url + "/read", params={"path": marker}, timeout=10)
+            if r.status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        assert time.monotonic() < deadline, f"no replacement worker answered\n{overlay.stderr}"
+        time.sleep(0.2)
+    assert worker_python(overlay) != old
+    answer = r.json()
+    assert not answer["ok"] and answer["errno"] == "ENOENT", f"the replacement sees its predecessor's write: {answer}"
+
+
+def test_overlay_layers_directory_is_removed_after_stop(volume):
+    confdir = world_readable_tmpdir("berth-iso-conf-")
+    token = uuid.uuid4().hex
+    berth = start(write_config(confdir, volume, OVERLAY_EXTRA), token)
+    layers = layers_directory(berth.proc.pid)
+    try:
+        assert call(berth, "/write", path="/usr/x")["ok"]
+        assert layers.is_dir()
+    finally:
+        try:
+            assert berth.stop() == 0, berth.stderr
+        finally:
+            shutil.rmtree(confdir, ignore_errors=True)
+    left = layers.exists()
+    tidy(berth, token)
+    try:
+        layers.rmdir()
+    except OSError:
+        pass
+    assert not left, f"berth left {layers} behind"
+
+
+# ---------------------------------------------------------------- per-app seccomp changes
+
+def test_seccomp_allow_takes_a_call_off_the_deny_list(escape, overlay):
+    denied = call(escape, "/kcmp")
+    assert not denied["ok"] and denied["errno"] == "EPERM", denied
+    allowed = call(overlay, "/kcmp")
+    assert allowed["ok"], f"kcmp is still denied with seccomp_allow = [\"kcmp\"]: {allowed}"
+
+
+def test_seccomp_deny_adds_a_call_to_the_deny_list(escape, overlay):
+    assert call(escape, "/getpriority")["ok"]
+    denied = call(overlay, "/getpriority")
+    assert not denied["ok"] and denied["errno"] == "EPERM", denied
 
 
 # ---------------------------------------------------------------- cleanup

@@ -57,6 +57,7 @@ enabled = true
 memory = "64m"
 pids = {PIDS_LIMIT}
 volumes = ["{volume}"]
+address_space = "1g"
 """)
     return config
 
@@ -140,7 +141,8 @@ def test_forked_worker_is_an_unprivileged_root_under_seccomp(escape):
 
 def test_forked_worker_has_the_rlimits(escape):
     detail = call(escape, "/limits")["detail"]
-    assert detail == {"core": [0, 0], "nofile": [4096, 4096], "nproc": [4096, 4096]}, detail
+    assert detail == {"core": [0, 0], "nofile": [4096, 4096], "nproc": [4096, 4096],
+                      "as": [1 << 30, 1 << 30]}, detail
 
 
 @pytest.mark.parametrize("path", ["/etc/shadow", "/root", "/home", f"{ROOT}/Package.swift", "/var/log"])

@@ -26,6 +26,8 @@ enum berth_step_kind {
                                ///< allows a new proc in a user namespace only while a full one is visible)
     BERTH_STEP_SYMLINK = 6,    ///< symlink(source, target)
     BERTH_STEP_DEVICE = 7,     ///< bind-mount the device node source on target (without nodev)
+    BERTH_STEP_OVERLAY = 8,    ///< mount an overlay on target with `data` (lowerdir, upperdir,
+                               ///< workdir, escaped by the planner); nosuid, nodev
 };
 
 struct berth_step {
@@ -36,8 +38,9 @@ struct berth_step {
     const char *data;
 };
 
-/// RLIMIT_NPROC, which Swift's Glibc module does not export (container.c checks the value).
-enum { BERTH_RLIMIT_NPROC = 6 };
+/// RLIMIT_NPROC and RLIMIT_AS, which Swift's Glibc module does not export (container.c
+/// checks the values).
+enum { BERTH_RLIMIT_NPROC = 6, BERTH_RLIMIT_AS = 9 };
 
 struct berth_rlimit {
     int resource;
@@ -57,6 +60,9 @@ struct berth_container_plan {
     uint64_t namespaces;          ///< CLONE_NEW* flags
     int cgroup_fd;                ///< cgroup v2 directory fd for CLONE_INTO_CGROUP, or -1
     const char *root;             ///< staging directory that becomes "/"
+    const char *root_options;     ///< the root tmpfs's mount data, e.g. "mode=0755,size=1m"
+    int root_writable;            ///< non-zero: "/" stays writable (an overlay root), else
+                                  ///< it is remounted read-only after pivot_root
     const struct berth_step *steps;
     int step_count;
     const char *workdir;          ///< inside the new root
