@@ -36,6 +36,9 @@ Endpoints:
                         detail: the MB written before any error
   /kcmp                 kcmp(self, self, KCMP_VM): 0 when allowed
   /getpriority          os.getpriority(PRIO_PROCESS, 0)
+  /orphan               fork a child that forks a grandchild (sleeps 0.3 s) and exits at
+                        once; detail: the grandchild's pid and its parent once orphaned
+  /stat?pid=N           the state letter of /proc/N/stat (ENOENT once reaped)
   /subprocess           subprocess.run([/usr/bin/python3, -c, print(1)])
   /thread               start and join a thread
   /devices              os.listdir("/dev"), sorted
@@ -326,6 +329,37 @@ def fill(q):
             pass
 
 
+def orphan(q):
+    r, w = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            grandchild = os.fork()
+            if grandchild == 0:
+                os.close(r)
+                time.sleep(0.3)
+                os._exit(0)
+            os.write(w, str(grandchild).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    grandchild = int(os.read(r, 32).decode())
+    os.close(r)
+    os.waitpid(child, 0)
+    # The grandchild's parent is gone: it is reparented to the container's init (pid 1).
+    with open(f"/proc/{grandchild}/stat") as f:
+        ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+    return result(True, None, {"grandchild": grandchild, "ppid": ppid})
+
+
+def stat(q):
+    try:
+        with open(f"/proc/{int(q.get('pid', '0'))}/stat") as f:
+            return result(True, None, f.read().rsplit(")", 1)[1].split()[0])
+    except OSError as e:
+        return from_oserror(e)
+
+
 def kcmp(q):
     me = os.getpid()
     rc = _syscall("kcmp", me, me, KCMP_VM, 0, 0)
@@ -380,7 +414,7 @@ ROUTES = {
     "/write": write, "/mount": mount, "/unshare": unshare, "/ptrace": ptrace,
     "/keyctl": keyctl, "/bpf": bpf, "/clone-ns": clone_ns, "/connect": connect,
     "/fork-bomb": fork_bomb, "/alloc": alloc, "/reserve": reserve, "/fill": fill,
-    "/kcmp": kcmp, "/getpriority": getpriority, "/subprocess": run_subprocess,
+    "/kcmp": kcmp, "/getpriority": getpriority, "/orphan": orphan, "/stat": stat, "/subprocess": run_subprocess,
     "/thread": run_thread, "/devices": devices,
 }
 

@@ -11,6 +11,7 @@ These tests need root (berth writes uid maps and cgroups) and user namespaces. T
 skip: on a machine without them they fail loudly, at import.
 """
 import os
+import re
 import shutil
 import signal
 import socket
@@ -305,6 +306,67 @@ def test_the_worker_runs_as_uid_65534_on_the_host(escape):
     assert any(b"berth_worker" in Path(f"/proc/{pid}/cmdline").read_bytes() for pid in pids)
 
 
+NAMESPACES = ("user", "mnt", "pid", "net", "uts", "ipc", "cgroup")
+
+
+def worker_and_init(berth):
+    """The worker's Python (host pid) and its container's init (its parent, pid 1 inside)."""
+    [python] = processes_with_token(berth.token, cmdline_contains=b"berth_worker")
+    status = Path(f"/proc/{python}/status").read_text()
+    init = int(next(line for line in status.splitlines() if line.startswith("PPid:")).split()[1])
+    return python, init
+
+
+def test_every_namespace_is_the_workers_own(escape):
+    python, init = worker_and_init(escape)
+    assert init != escape.proc.pid, "the worker is berth's direct child: no container init"
+    for ns in NAMESPACES:
+        host = os.readlink(f"/proc/{escape.proc.pid}/ns/{ns}")
+        assert os.readlink(f"/proc/{python}/ns/{ns}") != host, f"the worker shares berth's {ns} namespace"
+    # The init is in the same namespaces (but the cgroup one, made after berth placed it).
+    for ns in ("user", "mnt", "net", "uts", "ipc"):
+        assert os.readlink(f"/proc/{init}/ns/{ns}") == os.readlink(f"/proc/{python}/ns/{ns}")
+
+
+def test_only_stdio_and_the_workers_own_sockets_are_open(escape):
+    """Every descriptor berth had is closed in the container: the init keeps stdio only,
+    the worker stdio and its own socketpair ends (none of them also open in berth)."""
+    python, init = worker_and_init(escape)
+
+    def targets(pid, low=0):
+        out = {}
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            if int(fd) >= low:
+                try:
+                    out[int(fd)] = os.readlink(f"/proc/{pid}/fd/{fd}")
+                except FileNotFoundError:
+                    pass
+        return out
+
+    assert sorted(targets(init)) == [0, 1, 2], f"the container's init holds {targets(init)}"
+    berths = set(targets(escape.proc.pid).values())
+    assert len(berths) > 10, f"berth holds only {berths}: the comparison proves nothing"
+    leaked = {fd: t for fd, t in targets(python, low=3).items() if t in berths}
+    assert not leaked, f"descriptors berth holds are open in the worker: {leaked}"
+    assert not any(t.startswith("/") and not t.startswith("/dev/") for t in targets(python, low=3).values()), \
+        targets(python)
+
+
+def test_orphans_are_reaped_by_the_containers_init(escape):
+    answer = call(escape, "/orphan")
+    assert answer["ok"], answer
+    grandchild = answer["detail"]["grandchild"]
+    assert answer["detail"]["ppid"] == 1, f"the orphan was not reparented to the init: {answer}"
+    deadline = time.monotonic() + 10
+    while True:
+        state = call(escape, "/stat", pid=grandchild)
+        if not state["ok"]:
+            break
+        assert time.monotonic() < deadline, f"the orphan {grandchild} was never reaped: state {state}"
+        time.sleep(0.05)
+    assert state["errno"] == "ENOENT", state
+
+
 # ---------------------------------------------------------------- the file system view
 
 @pytest.mark.parametrize("path", ["/etc/shadow", "/root", "/home", f"{ROOT}/Package.swift",
@@ -535,6 +597,57 @@ def test_memory_limit_kills_the_worker_and_a_replacement_serves(volume):
             shutil.rmtree(confdir, ignore_errors=True)
 
 
+# ---------------------------------------------------------------- errors, dev mode
+
+def test_a_failing_setup_step_is_named_with_its_errno(volume):
+    """A read_only grant that the container's root (host uid 65534) cannot reach: the child's
+    bind mount fails, and serve exits 1 naming the worker, the step, the path and errno."""
+    confdir = world_readable_tmpdir("berth-iso-conf-")
+    secret = Path(tempfile.mkdtemp(prefix="berth-iso-secret-", dir="/tmp"))  # 0700, root's
+    inner = secret / "inner"
+    inner.mkdir(mode=0o755)
+    token = uuid.uuid4().hex
+    config = write_config(confdir, volume, f'read_only = ["{inner}"]')
+    berth = Berth(["serve", "-c", config], env={"BERTH_E2E_TOKEN": token}, ready_timeout=None)
+    try:
+        rc = berth.proc.wait(60)
+    finally:
+        if berth.proc.poll() is None:
+            berth.stop()
+        for t in berth._threads:
+            t.join(5)
+        tidy(berth, token)
+        shutil.rmtree(confdir, ignore_errors=True)
+        shutil.rmtree(secret, ignore_errors=True)
+    assert rc == 1, (rc, berth.stderr[-3000:])
+    assert re.search(rf"worker 1: bind mount {re.escape(str(inner))}: EACCES \(Permission denied\)", berth.stderr), \
+        berth.stderr[-3000:]
+    assert "listening on" not in berth.stdout
+
+
+@pytest.mark.parametrize("isolate", [False, True], ids=["dev", "dev --isolate"])
+def test_dev_mode_isolates_only_with_the_flag(isolate):
+    token = uuid.uuid4().hex
+    args = ["dev", ESCAPE, "--app", "app:app", "-b", "127.0.0.1:0", "--python", VENV_PYTHON]
+    berth = Berth(args + (["--isolate"] if isolate else []), env={"BERTH_E2E_TOKEN": token}, ready_timeout=None)
+    try:
+        berth.wait_listening(60)
+        me = call(berth, "/whoami")["detail"]
+    finally:
+        try:
+            berth.stop()
+        finally:
+            tidy(berth, token, app=ESCAPE.name)
+    if isolate:
+        assert me["status"]["Seccomp"] == "2" and me["status"]["CapEff"] == ZERO_CAPS, me
+        assert me["pid"] <= 3 and me["uid"] == 0, me
+    else:
+        ours = next(line.split()[1] for line in Path("/proc/self/status").read_text().splitlines()
+                    if line.startswith("Seccomp:"))
+        assert me["status"]["Seccomp"] == ours, me  # no filter of berth's
+        assert me["pid"] > 3 and me["hostname"] == socket.gethostname(), me
+
+
 # ---------------------------------------------------------------- overlay root
 
 OVERLAY_SIZE = 16 << 20  # rootfs_size = "16m"
@@ -710,6 +823,14 @@ def test_cgroups_and_processes_are_gone_after_stop(volume):
         else:
             assert int((memory_dir / "memory.max").read_text()) == MEMORY_LIMIT
         assert (pids_dir / "pids.max").read_text().strip() == str(PIDS_LIMIT)
+        if "cpu" in workers:  # the default: 1 CPU
+            [cpu_dir] = workers["cpu"]
+            if (cpu_dir / "cpu.cfs_quota_us").exists():
+                quota = int((cpu_dir / "cpu.cfs_quota_us").read_text())
+                assert quota == int((cpu_dir / "cpu.cfs_period_us").read_text()), quota
+            else:
+                quota, period = (cpu_dir / "cpu.max").read_text().split()
+                assert quota == period, (quota, period)
         # The worker's processes (its container's init and Python; not berth) are in it.
         inside = {int(p) for p in (pids_dir / "cgroup.procs").read_text().split()}
         contained = set(processes_with_token(token)) - {berth.proc.pid}
