@@ -38,6 +38,8 @@ Endpoints:
   /getpriority          os.getpriority(PRIO_PROCESS, 0)
   /orphan               fork a child that forks a grandchild (sleeps 0.3 s) and exits at
                         once; detail: the grandchild's pid and its parent once orphaned
+  /mounts               the worker's mounts: [mount point, file system type, mount options,
+                        super options] from /proc/self/mountinfo
   /stat?pid=N           the state letter of /proc/N/stat (ENOENT once reaped)
   /subprocess           subprocess.run([/usr/bin/python3, -c, print(1)])
   /thread               start and join a thread
@@ -352,6 +354,16 @@ def orphan(q):
     return result(True, None, {"grandchild": grandchild, "ppid": ppid})
 
 
+def mounts(q):
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            dash = fields.index("-")
+            out.append([fields[4], fields[dash + 1], fields[5], fields[dash + 3]])
+    return result(True, None, out)
+
+
 def stat(q):
     try:
         with open(f"/proc/{int(q.get('pid', '0'))}/stat") as f:
@@ -414,7 +426,8 @@ ROUTES = {
     "/write": write, "/mount": mount, "/unshare": unshare, "/ptrace": ptrace,
     "/keyctl": keyctl, "/bpf": bpf, "/clone-ns": clone_ns, "/connect": connect,
     "/fork-bomb": fork_bomb, "/alloc": alloc, "/reserve": reserve, "/fill": fill,
-    "/kcmp": kcmp, "/getpriority": getpriority, "/orphan": orphan, "/stat": stat, "/subprocess": run_subprocess,
+    "/kcmp": kcmp, "/getpriority": getpriority, "/orphan": orphan, "/stat": stat,
+    "/mounts": mounts, "/subprocess": run_subprocess,
     "/thread": run_thread, "/devices": devices,
 }
 

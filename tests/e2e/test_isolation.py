@@ -485,6 +485,15 @@ def test_the_root_is_read_only(escape, path):
     assert Path(path).exists() == existed
 
 
+def test_the_grant_is_read_only_binds(escape):
+    mounts = {point: (fstype, options) for point, fstype, options, _ in call(escape, "/mounts")["detail"]}
+    assert mounts["/"][0] == "tmpfs" and "ro" in mounts["/"][1].split(","), mounts["/"]
+    for point in ("/usr", str(ESCAPE), str(ROOT / ".venv")):
+        fstype, options = mounts[point]
+        assert fstype != "overlay" and "ro" in options.split(","), (point, mounts[point])
+    assert not any(fstype == "overlay" for fstype, _ in mounts.values()), mounts
+
+
 def test_tmp_is_a_private_writable_tmpfs(escape):
     name = f"/tmp/escape-{uuid.uuid4().hex}"
     answer = call(escape, "/write", path=name)
@@ -697,6 +706,19 @@ def test_overlay_root_takes_writes_that_never_reach_the_host(overlay, path):
     seen = call(overlay, "/read", path=path)
     assert seen["ok"] and seen["detail"] == "written from inside the container\n", seen
     assert Path(path).exists() == existed, f"the worker's write to {path} reached the host"
+
+
+def test_overlay_root_is_made_of_overlays_on_a_writable_tmpfs(overlay):
+    mounts = {point: (fstype, options, sb) for point, fstype, options, sb in call(overlay, "/mounts")["detail"]}
+    assert mounts["/"][0] == "tmpfs" and "rw" in mounts["/"][1].split(","), mounts["/"]
+    assert f"size={OVERLAY_SIZE >> 10}k" in mounts["/"][2], mounts["/"]
+    for point in ("/usr", str(ESCAPE), str(ROOT / ".venv"), str(ROOT / "python")):
+        fstype, options, sb = mounts[point]
+        assert fstype == "overlay", (point, mounts[point])
+        assert {"rw", "nosuid", "nodev"} <= set(options.split(",")), (point, options)
+        assert f"lowerdir={point}," in sb and "userxattr" in sb, (point, sb)
+    # Files and volumes stay binds: /etc/passwd read-only.
+    assert mounts["/etc/passwd"][0] != "overlay" and "ro" in mounts["/etc/passwd"][1].split(",")
 
 
 def test_overlay_keeps_the_host_owners_below_each_top(overlay):
