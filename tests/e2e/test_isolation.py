@@ -783,7 +783,13 @@ def test_a_replacement_worker_starts_with_a_clean_root(overlay):
             pass
         assert time.monotonic() < deadline, f"no replacement worker answered\n{overlay.stderr}"
         time.sleep(0.2)
-    assert worker_python(overlay) != old
+    new = worker_python(overlay)
+    assert new != old
+    # The crash is logged before the replacement starts, so before it is ready.
+    lines = overlay.stderr.splitlines()
+    crash = [i for i, line in enumerate(lines) if "starting a replacement" in line]
+    ready = [i for i, line in enumerate(lines) if " ready in " in line]
+    assert len(crash) == replacements + 1 and ready[-1] > crash[-1], overlay.stderr
     answer = r.json()
     assert not answer["ok"] and answer["errno"] == "ENOENT", f"the replacement sees its predecessor's write: {answer}"
 

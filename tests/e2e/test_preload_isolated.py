@@ -229,6 +229,14 @@ def wait_for(condition, seconds, what, berth):
     raise AssertionError(f"no {what} within {seconds} s\nstderr:\n{berth.stderr}")
 
 
+def assert_logged_in_order(berth, crashed, crash_text, ready_text):
+    lines = berth.stderr.splitlines()
+    crash = [i for i, line in enumerate(lines) if crashed in line and crash_text in line]
+    ready = [i for i, line in enumerate(lines) if ready_text in line]
+    assert crash and ready and crash[0] < ready[0], \
+        f"crash line {crash}, replacement ready line {ready}:\n{berth.stderr}"
+
+
 def test_killed_worker_and_killed_zygote_are_replaced_and_nothing_is_left(volume):
     confdir = world_readable_tmpdir("berth-iso-conf-")
     token = uuid.uuid4().hex
@@ -243,6 +251,10 @@ def test_killed_worker_and_killed_zygote_are_replaced_and_nothing_is_left(volume
         wait_for(lambda: len(ready_workers(berth)) == WORKERS and first[0] not in ready_workers(berth),
                  30, "replacement worker", berth)
         wait_for(lambda: "starting a replacement" in berth.stderr, 10, "the crash logged", berth)
+        # berth logs the crash before it starts the replacement (one synchronous write per
+        # record, the spawn follows the log call on the pool's loop): the lines keep that order.
+        [replacement] = [p for p in ready_workers(berth) if p not in first]
+        assert_logged_in_order(berth, f"(pid {first[0]})", "starting a replacement", f"(pid {replacement}) ready in")
         assert call(berth, "/whoami")["ok"]
 
         [zygote] = zygotes(berth)
