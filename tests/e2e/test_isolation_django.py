@@ -82,16 +82,20 @@ def site():
     shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.fixture(scope="module", params=[False, True], ids=["container-per-worker", "preload-zygote-container"])
+@pytest.fixture(scope="module", params=[(False, "read-only"), (True, "read-only"), (False, "overlay")],
+                ids=["container-per-worker", "preload-zygote-container", "overlay-root"])
 def served(site, request):
     """berth serving the site isolated: a container per worker, or (preload = true) one
-    container per app holding a zygote and the workers it forks."""
+    container per app holding a zygote and the workers it forks, or a container per worker
+    with an overlay root (rootfs = "overlay")."""
     base = site["base"]
     env_table = ", ".join(f'{k} = "{v}"' for k, v in site["env"].items())
     config = base / "berth.toml"
     volumes = f'["{base / "var"}", "{site["media"]}"]'
-    preload = "true" if request.param else "false"
-    isolation = f"preload = {preload}\nenv = {{ {env_table} }}\n\n[app.mysite.isolation]\nenabled = true\nvolumes = {volumes}"
+    preloaded, rootfs = request.param
+    preload = "true" if preloaded else "false"
+    isolation = (f"preload = {preload}\nenv = {{ {env_table} }}\n\n[app.mysite.isolation]\nenabled = true\n"
+                 f"volumes = {volumes}\nrootfs = \"{rootfs}\"")
     config.write_text(mysite_config(site["project"], site["static"], site["media"], app_lines=isolation))
     # The MYSITE_* settings go through the config's env table only.
     # (Berth merges env over os.environ: the test run itself must not carry them either.)
@@ -99,7 +103,7 @@ def served(site, request):
     token = uuid.uuid4().hex
     berth = start(config, token, app="mysite")
     berth.token = token
-    berth.preload = request.param
+    berth.preload = preloaded
     yield berth
     try:
         assert berth.stop() == 0, berth.stderr
