@@ -663,6 +663,7 @@ OVERLAY_SIZE = 16 << 20  # rootfs_size = "16m"
 OVERLAY_EXTRA = f"""rootfs = "overlay"
 rootfs_size = "16m"
 seccomp_allow = ["kcmp"]
+network = "host"
 seccomp_deny = ["getpriority"]"""
 
 
@@ -674,8 +675,8 @@ def layers_directory(berth_pid, app="escape"):
 
 @pytest.fixture(scope="module")
 def overlay(volume):
-    """A second berth: the escape app with `rootfs = "overlay"` (16m of writes) and per-app
-    seccomp changes (kcmp allowed, getpriority denied)."""
+    """A second berth: the escape app with `rootfs = "overlay"` (16m of writes), per-app
+    seccomp changes (kcmp allowed, getpriority denied) and `network = "host"`."""
     confdir = world_readable_tmpdir("berth-iso-conf-")
     token = uuid.uuid4().hex
     berth = start(write_config(confdir, volume, OVERLAY_EXTRA), token)
@@ -690,6 +691,21 @@ def overlay(volume):
         except OSError:
             pass
         shutil.rmtree(confdir, ignore_errors=True)
+
+
+def test_network_host_shares_the_hosts_network(overlay):
+    """`network = "host"`: the worker connects to a listener on the host's loopback and sees
+    the host's interfaces (the default berth above sees only its own lo and cannot)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        listener.settimeout(5)
+        answer = call(overlay, "/connect", port=listener.getsockname()[1])
+        assert answer["ok"], f"the worker with network = \"host\" could not connect: {answer}"
+        conn, _ = listener.accept()
+        conn.close()
+    host_interfaces = {name for _, name in socket.if_nameindex()}
+    assert set(answer["detail"]["interfaces"]) == host_interfaces, answer
 
 
 def worker_python(berth):
