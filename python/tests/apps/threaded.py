@@ -18,6 +18,7 @@ def app(environ, start_response):
     elif path == '/local':
         # threading.local: each thread counts its own requests.
         local.count = getattr(local, 'count', 0) + 1
+        time.sleep(float(query.get('s', '0')))
         body = b'%d %d' % (threading.get_ident(), local.count)
     elif path == '/big':
         size = int(query.get('kb', '512')) * 1024
