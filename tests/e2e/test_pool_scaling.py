@@ -5,6 +5,7 @@ while it grows or shrinks, a request that finds every worker busy at max waits i
 import http.client
 import json
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -17,9 +18,9 @@ APP = SAMPLES / "misbehaving"
 ADMIN_RE = re.compile(r"berth: admin listening on http://([\d.]+):(\d+)")
 
 
-def config(tmp_path, app_lines):
+def config(tmp_path, app_lines, isolated=False):
     return write_config(
-        tmp_path, app="bad", chdir=APP, workers=None, app_lines=app_lines,
+        tmp_path, app="bad", chdir=APP, workers=None, app_lines=app_lines, isolated=isolated,
         server=f'control_socket = "{tmp_path / "berth.sock"}"\nadmin_listen = "127.0.0.1:0"')
 
 
@@ -162,3 +163,50 @@ def test_preloaded_workers_scale_by_forking_the_zygote(start_berth, tmp_path):
     # Idle, the one left is the spare.
     berth.wait_for(lambda: status(tmp_path)["workers_serving"] == 1, 10, "idle workers down to min_workers")
     assert get(berth, "/pid")[0] == 200
+
+
+def test_a_reload_starts_the_new_generation_as_large_as_the_serving_one(start_berth, tmp_path):
+    berth = start_berth("serve", "-c", config(
+        tmp_path, "min_workers = 1\nmax_workers = 3\nspare_workers = 0\nidle_timeout = 30\n"
+                  "in_flight = 1\nqueue_timeout = 60"))
+    with Load(berth, path="/sleep?s=0.2", clients=6) as load:
+        berth.wait_for(lambda: status(tmp_path)["workers_serving"] == 3, 60, "the pool to grow to max_workers")
+        old = status(tmp_path)["generation"]
+        berth.proc.send_signal(signal.SIGHUP)
+        berth.wait_for(lambda: "reload done" in berth.stderr, 60, "the reload")
+        app = status(tmp_path)
+        new = old + 1
+        assert app["generation"] == new and app["workers_wanted"] == 3, app
+        assert sum(w["generation"] == new for w in app["workers"]) == 3, app
+        time.sleep(1)
+    assert load.failures() == []
+    starts = [e["reason"] for e in status(tmp_path)["scaling"] if e["action"] == "start"]
+    assert starts.count(f"reload (generation {new})") == 3, starts
+
+
+def test_recycling_in_an_autoscaling_pool_fails_nothing(start_berth, tmp_path):
+    berth = start_berth("serve", "-c", config(
+        tmp_path, "min_workers = 1\nmax_workers = 3\nspare_workers = 1\nmax_requests = 15\n"
+                  "in_flight = 1\nqueue_timeout = 60"))
+    with Watch(berth, tmp_path) as watch, Load(berth, path="/sleep?s=0.05", clients=4) as load:
+        berth.wait_for(lambda: berth.stderr.count("reached max_requests") >= 4, 60, "four recyclings")
+        time.sleep(0.5)
+        app = status(tmp_path)
+    assert load.failures() == []
+    assert app["restarts"].get("max_requests", 0) >= 4
+    # Due workers serve on beside their replacements; the pool proper stays within max.
+    assert max(watch.serving) <= 3, watch.serving
+    assert any(e["reason"].startswith("replacing worker") and "max_requests" in e["reason"]
+               for e in app["scaling"]), app["scaling"]
+
+
+def test_isolated_workers_scale_each_in_its_container(start_berth, tmp_path):
+    berth = start_berth("serve", "-c", config(
+        tmp_path, "min_workers = 1\nmax_workers = 2\nspare_workers = 0\nidle_timeout = 1\n"
+                  "in_flight = 1\nqueue_timeout = 60", isolated=True))
+    with Load(berth, path="/sleep?s=0.2", clients=4) as load:
+        berth.wait_for(lambda: status(tmp_path)["workers_serving"] == 2, 60, "the pool to grow to max_workers")
+    assert load.failures() == []
+    berth.wait_for(lambda: status(tmp_path)["workers_serving"] == 1 and len(berth.worker_pids()) == 1, 15,
+                   "the idle container to retire")
+    assert get(berth, "/")[0] == 200
