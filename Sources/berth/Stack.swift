@@ -204,7 +204,8 @@ final class Stack: Sendable {
             spec.limits = CgroupLimits(
                 memoryBytes: isolation.memory > 0 ? isolation.memory * shares : nil,
                 cpuFraction: isolation.cpu > 0 ? isolation.cpu * Double(pool ? most : 1) : nil,
-                pidsMax: isolation.pids > 0 ? isolation.pids * shares + (pool ? 2 : 0) : nil)
+                // A threaded worker's threads count as tasks too: its lanes and its reader.
+                pidsMax: isolation.pids > 0 ? (isolation.pids + (app.threads > 1 ? app.threads + 1 : 0)) * shares + (pool ? 2 : 0) : nil)
         }
         spec.initOutlivesMain = pool
         spec.seccomp = try SeccompProfile.default(allow: isolation.seccompAllow, deny: isolation.seccompDeny).compile()
