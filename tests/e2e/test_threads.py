@@ -121,3 +121,16 @@ def test_workers_forked_from_a_preload_zygote_run_their_threads(start_berth, tmp
     results = concurrently(berth, ["/sleep?s=1"] * 3)
     assert all(status == 200 for status, _ in results) and len({b for _, b in results}) == 3, results
     assert time.monotonic() - started < 2.5
+
+
+def test_threads_in_an_isolated_worker(start_berth, tmp_path):
+    """Threads are tasks of the worker's container: its seccomp filter and pids limit let
+    them run: berth adds threads + 1 to the pids limit, so `pids = 3` (the worker's main
+    thread, a fork, the container's init) still lets the four lanes and the reader start."""
+    berth = start_berth("serve", "-c", write_config(
+        tmp_path, app="threaded", chdir=APPS, module="threaded:app", workers=1, isolated=True,
+        app_lines="threads = 4\n[app.threaded.isolation]\npids = 3\n"))
+    started = time.monotonic()
+    results = concurrently(berth, ["/sleep?s=1"] * 4)
+    assert all(status == 200 for status, _ in results) and len({b for _, b in results}) == 4, results
+    assert time.monotonic() - started < 2.5
