@@ -5,8 +5,10 @@ import http.client
 import re
 import threading
 import time
+from pathlib import Path
 
 from conftest import ROOT, write_config
+from test_isolation import cgroup_directories
 
 APPS = ROOT / "python" / "tests" / "apps"
 
@@ -134,3 +136,6 @@ def test_threads_in_an_isolated_worker(start_berth, tmp_path):
     results = concurrently(berth, ["/sleep?s=1"] * 4)
     assert all(status == 200 for status, _ in results) and len({b for _, b in results}) == 4, results
     assert time.monotonic() - started < 2.5
+    root = Path(cgroup_directories()["pids"]) / f"berth-{berth.proc.pid}"
+    [worker] = [p for p in root.iterdir() if p.is_dir()]
+    assert (worker / "pids.max").read_text().strip() == "8"  # 3, and 4 lanes and the reader
