@@ -4,12 +4,11 @@ dump shows every thread; a crash ends the worker; STOP lets every lane finish.""
 
 import os
 import signal
-import struct
 import time
 import unittest
 
-from gwclient import (BODY, BODY_END, END, HAS_BODY, HDR, PING, PONG, READY, RBODY, REQUEST,
-                      START, STOP, Worker)
+from gwclient import (BODY, BODY_END, END, HAS_BODY, HDR, PING, PONG, RBODY, REQUEST, START,
+                      STOP, Worker)
 
 RECLAIM, SKIPPED = 0x04, 0x27
 
