@@ -106,16 +106,6 @@ public struct PoolScaler: Sendable, Equatable {
         let demand = min(target - live, maxStarting - starting)
         return max(0, belowMin, demand)
     }
-
-    /// The first time `evaluate` may retire one of `members`; nil when none is idle.
-    public func nextIdleExpiry(_ members: [Member]) -> NIODeadline? {
-        guard members.count > minWorkers else { return nil }
-        var first: NIODeadline?
-        for case .idle(_, let since) in members {
-            first = min(first ?? since, since)
-        }
-        return first.map { $0 + idleTimeout }
-    }
 }
 
 extension Comparable {

@@ -120,10 +120,4 @@ struct PoolScalerTests {
         s.resume(at: 1)
         #expect(s.target == 2)
     }
-
-    @Test func nextIdleExpiryIsTheOldestIdlePlusTheTimeout() {
-        let s = scaler(min: 1, max: 4, idle: 10)
-        #expect(s.nextIdleExpiry([idle(1, for: 3, now: t0), .busy, idle(2, for: 5, now: t0)]) == t0 + .seconds(5))
-        #expect(s.nextIdleExpiry([idle(1, for: 3, now: t0)]) == nil)  // at min
-    }
 }
