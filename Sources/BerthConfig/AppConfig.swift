@@ -31,7 +31,20 @@ public struct AppConfig: Sendable, Hashable {
     public var chdir: String
     /// The Python interpreter; nil lets workers use `python3` from PATH.
     public var python: String?
+    /// A fixed pool's size (`workers`); an autoscaling pool sets `minWorkers` and `maxWorkers`.
     public var workers = 0
+    /// Autoscaling: the fewest workers, when `max_workers` is set (1 unless given).
+    public var minWorkers: Int?
+    /// Autoscaling: the most workers; nil for a fixed pool of `workers`.
+    public var maxWorkers: Int?
+    /// Autoscaling: idle workers kept ready ahead of demand.
+    public var spareWorkers = 1
+    /// Autoscaling: seconds a worker may stay idle before it retires (above `min_workers`).
+    public var idleTimeout = 60.0
+    /// Autoscaling: most workers starting at once when the pool grows.
+    public var maxStarting = 2
+    /// Threads per worker, each running one request at a time.
+    public var threads = 1
     /// Hard limit in seconds for one request; 0 for none.
     public var timeout = 0.0
     /// Requests that may wait for a free worker before new ones get 503.
@@ -67,6 +80,16 @@ public struct AppConfig: Sendable, Hashable {
         self.isolation = IsolationConfig(appName: name, mode: mode)
         Self.settings.applyDefaults(to: &self, mode: mode)
     }
+
+    /// The pool's size range: `min_workers...max_workers`, or `workers...workers`.
+    public var workerRange: ClosedRange<Int> {
+        guard let maxWorkers else { return workers...workers }
+        let low = minWorkers ?? 1
+        return min(low, maxWorkers)...maxWorkers
+    }
+
+    /// Whether the pool grows and shrinks with demand.
+    public var autoscales: Bool { workerRange.count > 1 }
 
     /// Keys of `[app.NAME]` that are tables with settings of their own.
     static let sections = ["isolation"]
@@ -106,6 +129,24 @@ public struct AppConfig: Sendable, Hashable {
             "workers", .integer(1...512), \.workers, serve: 2, dev: 1, flag: "--workers",
             "Number of worker processes."),
         Setting(
+            "min_workers", .integer(1...512), \.minWorkers, defaultText: "1 with `max_workers`, else `workers`",
+            "Autoscaling: the fewest workers (set with `max_workers`, instead of `workers`)."),
+        Setting(
+            "max_workers", .integer(1...512), \.maxWorkers, defaultText: "none: a fixed pool of `workers`",
+            "Autoscaling: the most workers. The pool grows when requests queue or fewer than `spare_workers` are idle, and shrinks as workers stay idle for `idle_timeout`."),
+        Setting(
+            "spare_workers", .integer(0...512), \.spareWorkers, default: 1,
+            "Autoscaling: idle workers kept ready ahead of demand (starting ones count), within `max_workers`."),
+        Setting(
+            "idle_timeout", .seconds(0.1...86400), \.idleTimeout, default: 60,
+            "Autoscaling: a worker idle this many seconds retires gracefully, never below `min_workers` nor the spares."),
+        Setting(
+            "max_starting", .integer(1...64), \.maxStarting, default: 2,
+            "Autoscaling: most workers starting at once when the pool grows (each imports the app or forks the zygote); `min_workers` start together."),
+        Setting(
+            "threads", .integer(1...256), \.threads, default: 1,
+            "Threads per worker, each running one request at a time: a worker serves this many requests at once (a slow one no longer holds the others). The app must be thread-safe (`wsgi.multithread` is true); Python code runs one thread at a time (the GIL), so threads help apps that wait (database, network, sleep), not CPU-bound ones."),
+        Setting(
             "timeout", .seconds(0...86400), \.timeout, serve: 30, dev: 0, flag: "--timeout",
             "Hard limit in seconds for one request (0 = none): berth logs the worker's Python stack, kills it, answers 504 and starts a replacement."),
         Setting(
@@ -137,7 +178,7 @@ public struct AppConfig: Sendable, Hashable {
             }),
         Setting(
             "in_flight", .integer(1...64), \.inFlight, serve: 16, dev: 1,
-            "Requests written to one worker at a time; it answers them in order, replies batched. A worker whose current request runs long takes no more, and the ones behind it go to other workers. 1 turns batching off."),
+            "Requests written to one worker at a time; it answers them in order, replies batched. A worker whose current request runs long takes no more, and the ones behind it go to other workers. 1 turns batching off. With `threads`, each thread holds `in_flight / threads` (at least 1)."),
         Setting(
             "preload", .boolean, \.preload, default: false,
             "Import the app once in a zygote process and fork each worker from it: workers start in milliseconds and share the app's memory copy-on-write. A reload starts a fresh zygote. With isolation the zygote runs in one container per app and forks the workers inside it: they share its namespaces, root and cgroup (per-pool isolation; the memory, cpu and pids limits apply to the pool, scaled by the worker count)."),

@@ -123,7 +123,12 @@ extension BerthConfig {
         }
         if let workers = o.workers {
             if read(ValueKind<Int>.integer(1...512), .integer(workers), flag: "--workers") != nil {
-                for i in config.apps.indices { config.apps[i].workers = workers }
+                // The flag makes a fixed pool, also of an app that autoscales in the file.
+                for i in config.apps.indices {
+                    config.apps[i].workers = workers
+                    config.apps[i].minWorkers = nil
+                    config.apps[i].maxWorkers = nil
+                }
             }
         }
         if let timeout = o.timeout, let seconds = read(ValueKind<Double>.seconds(0...86400), .float(timeout), flag: "--timeout") {

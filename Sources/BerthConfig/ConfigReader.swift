@@ -74,6 +74,34 @@ struct ConfigReader {
         }
     }
 
+    /// `workers` is a fixed pool; `min_workers`/`max_workers` an autoscaling one, whose
+    /// other keys mean nothing to a fixed pool.
+    private mutating func checkPoolSize(_ app: AppConfig, present: Set<String>, at key: String) {
+        let scalingKeys = ["min_workers", "max_workers"].filter(present.contains)
+        if present.contains("workers") && !scalingKeys.isEmpty {
+            errors.add(
+                "\(key).workers",
+                "set either workers (a fixed pool) or \(scalingKeys.joined(separator: " and ")) (autoscaling), not both")
+            return
+        }
+        if present.contains("min_workers") && !present.contains("max_workers") {
+            errors.add("\(key).max_workers", "is required with min_workers (the pool grows up to it)")
+            return
+        }
+        if let low = app.minWorkers, let high = app.maxWorkers, low > high {
+            errors.add("\(key).min_workers", "must not exceed max_workers (\(high)), got \(low)")
+            return
+        }
+        let tuning = ["spare_workers", "idle_timeout", "max_starting"].filter(present.contains)
+        if scalingKeys.isEmpty && !tuning.isEmpty {
+            errors.add(
+                "\(key).\(tuning[0])",
+                "only applies to an autoscaling pool: set max_workers (and min_workers) instead of workers")
+        } else if let high = app.maxWorkers, present.contains("spare_workers"), app.spareWorkers > high {
+            errors.add("\(key).spare_workers", "must not exceed max_workers (\(high)), got \(app.spareWorkers)")
+        }
+    }
+
     private mutating func readApps(_ node: TOMLNode) {
         guard case .table(let entries) = node else {
             errors.add("app", "must hold one table per app, written [app.NAME], got \(node.shown)")
@@ -102,6 +130,7 @@ struct ConfigReader {
                 errors.add(key, "needs django = \"SETTINGS_MODULE\" or module = \"package.module:callable\"")
             default: break
             }
+            checkPoolSize(app, present: present, at: key)
             let pythonKey = present.contains("python") ? "\(key).python" : "python"
             if app.python == nil { app.python = config.python }
             config.origins[CheckID.python(name)] = Origin(file: file, key: pythonKey)

@@ -81,7 +81,7 @@ public struct IsolationConfig: Sendable, Hashable {
             "CPU time per worker, in CPUs, like `0.5` (0 = no limit). With preload, the pool's container gets this times the workers."),
         Setting(
             "pids", .integer(0...4_194_304), \.pids, default: 128,
-            "Most processes and threads per worker (0 = no limit). With preload, the pool's container gets this times (workers + 1), plus 2."),
+            "Most processes and threads per worker (0 = no limit); with `threads` above 1, berth adds `threads + 1` (the worker's own threads). With preload, the pool's container gets this times (workers + 1), or (max_workers + 1), plus 2."),
         Setting(
             "uid", .hostID(rootIs: "root"), \.uid, default: 65534,
             "Host user the container's root runs as; an unprivileged one (not 0)."),

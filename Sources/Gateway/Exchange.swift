@@ -12,6 +12,8 @@ final class Exchange: AppExchangeHandle, @unchecked Sendable {
     private unowned let pool: WorkerPool
 
     var worker: Worker?
+    /// The worker's lane (thread) it was written to.
+    var lane = 0
     /// Body chunks that arrived while the request waited in the queue.
     var pendingBody: [ByteBuffer] = []
     /// The client sent the whole body.

@@ -24,12 +24,33 @@ public struct PoolStatus: Codable, Sendable {
         public var ageSeconds: Double
         /// Why it is being replaced, when it is due (max_requests, timeout, ...).
         public var recycling: String?
+        /// Requests its lanes run now (up to `threads`).
+        public var running: Int
+        /// Why the pool started it ("starting", "3 request(s) queued, 2 busy", "replacing worker 4 (crashed)", ...).
+        public var started: String
+        /// The request it has run longest (of those its threads run).
         public var current: CurrentRequest?
+    }
+
+    /// A worker the pool started or retired, and why.
+    public struct ScalingEvent: Codable, Sendable {
+        /// "start" or "retire".
+        public var action: String
+        public var worker: Int
+        public var reason: String
+        public var ageSeconds: Double
     }
 
     public var app: String
     public var generation: Int
+    /// Workers the pool wants now (its scaler's target).
     public var workersWanted: Int
+    public var minWorkers: Int
+    public var maxWorkers: Int
+    /// The current generation's workers that serve or are starting (not retiring, not replaced).
+    public var workersServing: Int
+    /// The latest starts and retirements, oldest first.
+    public var scaling: [ScalingEvent]
     public var workers: [WorkerStatus]
     public var queueDepth: Int
     public var queueLimit: Int
@@ -76,20 +97,25 @@ extension WorkerPool {
         func seconds(since start: NIODeadline) -> Double { Double((now - start).nanoseconds) / 1e9 }
         let workerStatuses = workers.map { worker -> PoolStatus.WorkerStatus in
             var current: PoolStatus.CurrentRequest?
-            if let exchange = worker.window.head {
+            if let (exchange, since) = worker.longestRunning {
                 current = PoolStatus.CurrentRequest(
                     id: exchange.request.requestID, method: exchange.request.method, path: exchange.request.path,
-                    ageSeconds: seconds(since: worker.window.headSince))
+                    ageSeconds: seconds(since: since))
             }
             return PoolStatus.WorkerStatus(
                 id: worker.id, pid: worker.pid, pythonPID: worker.life.pythonPID, generation: worker.generation,
                 state: worker.stateName, requestsServed: worker.life.requestsServed,
                 residentBytes: worker.life.residentBytes, ageSeconds: seconds(since: worker.startedAt),
                 recycling: worker.life.timedOut ? RestartReason.timeout.rawValue : worker.life.due?.rawValue,
-                current: current)
+                running: worker.windows.filter { !$0.isEmpty }.count, started: worker.life.startReason, current: current)
         }
         return PoolStatus(
-            app: configuration.name, generation: generation, workersWanted: configuration.workers,
+            app: configuration.name, generation: generation, workersWanted: scaler.target,
+            minWorkers: scaler.minWorkers, maxWorkers: scaler.maxWorkers,
+            workersServing: pending == nil ? servingWorkers().count : workers.filter { $0.generation == generation && $0.acceptsRequests }.count,
+            scaling: scalingEvents.map {
+                PoolStatus.ScalingEvent(action: $0.action.rawValue, worker: $0.worker, reason: $0.reason, ageSeconds: seconds(since: $0.at))
+            },
             workers: workerStatuses, queueDepth: queue.count, queueLimit: configuration.queueSize,
             rejected: rejected,
             restarts: Dictionary(uniqueKeysWithValues: restarts.map { ($0.key.rawValue, $0.value) }),

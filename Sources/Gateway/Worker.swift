@@ -9,7 +9,7 @@ final class Worker: @unchecked Sendable {
         case booting
         /// Ready, holding no request.
         case idle
-        /// Holding requests: `window` has them.
+        /// Holding requests: `windows` have them.
         case busy
         /// Sent STOP; it exits when done.
         case stopping
@@ -25,8 +25,11 @@ final class Worker: @unchecked Sendable {
     /// (RESPONSE_FILE); closed when its protocol socket closes.
     var fileSocket: Int32?
     var state: State = .booting
-    /// The requests written to it, in the order it answers them.
-    var window: WorkerWindow<Exchange>
+    /// When it last became idle (for `idle_timeout`).
+    var idleSince = NIODeadline.uptimeNanoseconds(0)
+    /// The requests written to each of its lanes (threads), in the order the lane answers
+    /// them; one lane for a worker without threads.
+    var windows: [WorkerWindow<Exchange>]
     /// Frames were written to its channel and await the pool's end-of-batch flush.
     var needsFlush = false
     /// Reading from it is off (response backpressure from a slow client).
@@ -47,17 +50,27 @@ final class Worker: @unchecked Sendable {
     var life = WorkerLife()
 
     /// `startedAt`: when the launch began (a container's setup happens inside the launch).
-    init(id: Int, generation: Int, pid: Int32, startedAt: NIODeadline, window: WorkerWindow<Exchange>) {
+    init(id: Int, generation: Int, pid: Int32, startedAt: NIODeadline, windows: [WorkerWindow<Exchange>]) {
         self.id = id
         self.generation = generation
         self.pid = pid
         self.startedAt = startedAt
-        self.window = window
+        self.windows = windows
     }
 
     var label: String { "worker \(id) (pid \(pid))" }
 
-    var isBusy: Bool { !window.isEmpty }
+    var isBusy: Bool { windows.contains { !$0.isEmpty } }
+
+    /// The request that has run longest of those its lanes run, and since when.
+    var longestRunning: (exchange: Exchange, since: NIODeadline)? {
+        var oldest: (exchange: Exchange, since: NIODeadline)?
+        for window in windows {
+            guard let head = window.head else { continue }
+            if oldest == nil || window.headSince < oldest!.since { oldest = (head, window.headSince) }
+        }
+        return oldest
+    }
 }
 
 /// The channel handler on the gateway's end of a worker's socketpair: passes frames and

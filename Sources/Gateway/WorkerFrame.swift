@@ -1,7 +1,8 @@
 import NIOCore
 
 /// One frame of the worker protocol (docs/worker-protocol.md): an 8-byte header —
-/// payload length (u32), type, flags, reserved (u16), big-endian — then the payload.
+/// payload length (u32), type, flags, lane (u16), big-endian — then the payload. The lane
+/// is 0 except for a threaded worker's requests (docs/worker-protocol.md, "Threads").
 public struct WorkerFrame: Sendable, Equatable {
     public enum Kind: UInt8, Sendable {
         // gateway → worker
@@ -37,23 +38,26 @@ public struct WorkerFrame: Sendable, Equatable {
 
     public var kind: Kind
     public var flags: UInt8
+    /// The thread of a threaded worker the frame is for or from.
+    public var lane: UInt16
     public var payload: ByteBuffer
 
-    public init(kind: Kind, flags: UInt8 = 0, payload: ByteBuffer = ByteBuffer()) {
+    public init(kind: Kind, flags: UInt8 = 0, lane: UInt16 = 0, payload: ByteBuffer = ByteBuffer()) {
         self.kind = kind
         self.flags = flags
+        self.lane = lane
         self.payload = payload
     }
 
     /// Appends a frame header for a payload of `length` bytes.
     @inlinable
-    public static func writeHeader(_ kind: Kind, flags: UInt8 = 0, length: Int, to buffer: inout ByteBuffer) {
-        buffer.writeMultipleIntegers(UInt32(length), kind.rawValue, flags, UInt16(0))
+    public static func writeHeader(_ kind: Kind, flags: UInt8 = 0, lane: UInt16 = 0, length: Int, to buffer: inout ByteBuffer) {
+        buffer.writeMultipleIntegers(UInt32(length), kind.rawValue, flags, lane)
     }
 
     /// Appends the whole frame.
     public func write(to buffer: inout ByteBuffer) {
-        Self.writeHeader(kind, flags: flags, length: payload.readableBytes, to: &buffer)
+        Self.writeHeader(kind, flags: flags, lane: lane, length: payload.readableBytes, to: &buffer)
         var copy = payload
         buffer.writeBuffer(&copy)
     }
@@ -71,7 +75,7 @@ public struct WorkerFrameDecoder: ByteToMessageDecoder {
     public init() {}
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let (length, type, flags, _) = buffer.getMultipleIntegers(
+        guard let (length, type, flags, lane) = buffer.getMultipleIntegers(
             at: buffer.readerIndex, as: (UInt32, UInt8, UInt8, UInt16).self)
         else { return .needMoreData }
         guard Int(length) <= WorkerFrame.maxPayload else {
@@ -83,7 +87,7 @@ public struct WorkerFrameDecoder: ByteToMessageDecoder {
         guard buffer.readableBytes >= WorkerFrame.headerSize + Int(length) else { return .needMoreData }
         buffer.moveReaderIndex(forwardBy: WorkerFrame.headerSize)
         let payload = buffer.readSlice(length: Int(length))!
-        context.fireChannelRead(wrapInboundOut(WorkerFrame(kind: kind, flags: flags, payload: payload)))
+        context.fireChannelRead(wrapInboundOut(WorkerFrame(kind: kind, flags: flags, lane: lane, payload: payload)))
         return .continue
     }
 

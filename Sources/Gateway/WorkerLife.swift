@@ -4,6 +4,8 @@ import NIOCore
 /// its recycling limits and whether it is due, how to read its Python stack.
 struct WorkerLife {
     var requestsServed = 0
+    /// Why the pool started it (`berth status`).
+    var startReason = ""
     var limits = RecyclePolicy.Limits()
     /// Set when the worker is due for recycling; it retires once a replacement is ready.
     var due: RestartReason?
@@ -19,6 +21,9 @@ struct WorkerLife {
     var innerPID: Int32?
     /// The read end of its stack pipe, a descriptor number in the worker (from READY).
     var stackFD: Int32?
+    /// Each lane's thread id as faulthandler prints it (`0x00007f…`), from READY; empty
+    /// for a worker without threads.
+    var threadIDs: [String] = []
     /// The host pid of the Python process, once looked up.
     var pythonPID: Int32?
 }

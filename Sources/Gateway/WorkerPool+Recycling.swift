@@ -14,6 +14,7 @@ extension WorkerPool {
         }
         worker.life.innerPID = (object["pid"] as? Int).map(Int32.init)
         worker.life.stackFD = (object["stack_fd"] as? Int).map(Int32.init)
+        worker.life.threadIDs = object["threads"] as? [String] ?? []
     }
 
     /// The worker finished a request.
@@ -38,6 +39,7 @@ extension WorkerPool {
             measure(worker)
             checkDue(worker)
         }
+        if !scaler.isFixed { scale() }
     }
 
     /// Reads the worker's resident memory (the Python process's, not its container init's).
@@ -63,7 +65,7 @@ extension WorkerPool {
         logger.info(
             "\(worker.label) reached \(reason.rawValue) (\(worker.life.requestsServed) requests, \(Int(age)) s\(rss)); starting its replacement",
             metadata: ["worker": "\(worker.id)", "reason": "\(reason.rawValue)"])
-        reconcile()
+        reconcile(because: "replacing worker \(worker.id) (\(reason.rawValue))")
     }
 
     /// Once replacements are ready, due workers retire: idle ones now, busy ones after
@@ -72,7 +74,7 @@ extension WorkerPool {
         let current = workers.filter { $0.generation == generation && !$0.retiring && !$0.life.timedOut }
         let ready = current.filter { $0.life.due == nil && $0.isReadyOrBusy }.count
         let due = current.filter { $0.life.due != nil && !$0.life.replaced }
-        let count = RecyclePolicy.retirements(ready: ready, due: due.count, target: configuration.workers)
+        let count = RecyclePolicy.retirements(ready: ready, due: due.count, target: scaler.target)
         for worker in due.prefix(count) {
             worker.life.replaced = true
             if case .idle = worker.state {

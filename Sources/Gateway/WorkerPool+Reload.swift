@@ -14,6 +14,8 @@ extension WorkerPool {
         var previous: PoolConfiguration
         var promise: EventLoopPromise<Void>
         var healthChecked: Bool
+        /// Workers the new generation starts with: as many as serve now, within its range.
+        var wanted: Int
         var deadline: Scheduled<Void>?
         /// Ready new workers, parked until the commit.
         var standby: [Worker] = []
@@ -29,8 +31,10 @@ extension WorkerPool {
                 return
             }
             pool.healthPath = healthPath
+            let range = configuration.scaling.minWorkers...configuration.scaling.maxWorkers
             pool.pending = PendingReload(
-                generation: pool.generation + 1, previous: pool.configuration, promise: promise, healthChecked: healthPath == nil)
+                generation: pool.generation + 1, previous: pool.configuration, promise: promise, healthChecked: healthPath == nil,
+                wanted: pool.scaler.target.clamped(to: range))
             pool.configuration = configuration
             pool.pending?.deadline = pool.loop.scheduleTask(in: .nanoseconds(Int64(seconds * 1e9))) {
                 pool.reloadFailed("the new workers were not ready within \(seconds) s")
@@ -38,7 +42,7 @@ extension WorkerPool {
             // A preload zygote imports the new code for the new generation's workers.
             pool.launcher.reload()
             pool.logger.info("reload: starting generation \(pool.generation + 1) beside the serving one")
-            pool.reconcile()
+            pool.reconcile(because: "reload (generation \(pool.generation + 1))")
         }
         return promise.futureResult
     }
@@ -52,6 +56,8 @@ extension WorkerPool {
             let old = pool.workers.filter { $0.generation == pool.generation && !$0.retiring && $0.exitStatus == nil }
             pool.restarts[.reload, default: 0] += old.count
             pool.generation = pending.generation
+            pool.scaler = pool.configuration.scaling
+            pool.scaler.resume(at: pending.wanted)
             pool.bootError = nil
             pool.crashTimes.removeAll()
             for worker in pool.workers where worker.generation < pool.generation {
@@ -59,7 +65,7 @@ extension WorkerPool {
             }
             for worker in pending.standby { pool.workerAvailable(worker) }
             pool.logger.info("reload: generation \(pool.generation) serves; \(old.count) old worker(s) retire after their requests")
-            pool.reconcile()
+            pool.reconcile(because: "reload (generation \(pool.generation))")
         }
     }
 
@@ -72,7 +78,7 @@ extension WorkerPool {
             pool.configuration = pending.previous
             for worker in pool.workers where worker.generation == pending.generation { pool.kill(worker) }
             pool.logger.warning("reload: generation \(pending.generation) dropped; generation \(pool.generation) keeps serving")
-            pool.reconcile()
+            pool.reconcile(because: "keeping generation \(pool.generation) at its size")
         }
     }
 
@@ -93,7 +99,7 @@ extension WorkerPool {
         pending.standby.append(worker)
         self.pending = pending
         let ready = pending.standby.count
-        if ready >= configuration.workers && pending.healthChecked && !healthCheckRunning {
+        if ready >= pending.wanted && pending.healthChecked && !healthCheckRunning {
             pending.promise.succeed(())
         }
     }

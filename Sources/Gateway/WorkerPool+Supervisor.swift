@@ -7,20 +7,36 @@ import NIOPosix
 
 /// The supervisor's verbs: spawn, ready, retire, reap, reconcile.
 extension WorkerPool {
-    /// Brings the current generation up to the configured worker count.
-    func reconcile() {
+    /// Starts workers for the current generation (the pending one during a reload) up to
+    /// what the pool wants: its scaler's target, or the reload's size.
+    func reconcile(because reason: String? = nil) {
         guard !stopping, bootError == nil else { return }
-        let live = workers.filter { worker in
-            guard worker.generation == spawnGeneration, worker.life.due == nil, !worker.life.timedOut else { return false }
+        let serving = servingWorkers()
+        let count: Int
+        if let pending {
+            count = max(0, pending.wanted - serving.count)
+        } else {
+            let starting = serving.filter { if case .booting = $0.state { true } else { false } }.count
+            count = scaler.startsAllowed(live: serving.count, starting: starting)
+        }
+        let why = reason ?? (serving.count < scaler.minWorkers ? "below min_workers (\(scaler.minWorkers))" : scaler.growth ?? "pool below its target (\(scaler.target))")
+        for _ in 0..<count { spawn(because: why) }
+    }
+
+    /// The workers of the generation being started that serve or will: not due for
+    /// recycling, not timed out, not retiring.
+    func servingWorkers() -> [Worker] {
+        let current = spawnGeneration
+        return workers.filter { worker in
+            guard worker.generation == current, worker.life.due == nil, !worker.life.timedOut else { return false }
             switch worker.state {
             case .stopping, .dead: return false
             default: return true
             }
-        }.count
-        for _ in live..<max(live, configuration.workers) { spawn() }
+        }
     }
 
-    func spawn() {
+    func spawn(because reason: String) {
         let id = nextWorkerID
         nextWorkerID += 1
         let label = "worker \(id)"
@@ -46,11 +62,14 @@ extension WorkerPool {
             }
             worker = Worker(
                 id: id, generation: spawnGeneration, pid: launched.pid, startedAt: started,
-                window: WorkerWindow(
-                    limit: configuration.window, slowAfter: configuration.slowAfter,
-                    reclaimAfter: configuration.reclaimAfter))
+                windows: (0..<max(1, configuration.threads)).map { _ in
+                    WorkerWindow(
+                        limit: max(1, configuration.window / max(1, configuration.threads)), slowAfter: configuration.slowAfter,
+                        reclaimAfter: configuration.reclaimAfter)
+                })
             worker.resources = launched.resources
             worker.life.limits = configuration.recycle.limits(using: &random)
+            worker.life.startReason = reason
             parentFD = parent
         } catch {
             logger.error("cannot start \(label): \(error)")
@@ -58,7 +77,8 @@ extension WorkerPool {
             return
         }
         workers.append(worker)
-        logger.debug("spawned \(worker.label)")
+        logger.debug("spawned \(worker.label): \(reason)")
+        noteScaling(.start, worker: worker, reason: reason)
         offerFileSocket(to: worker, protocolSocket: parentFD)
         let pool = self
         ClientBootstrap(group: loop)
@@ -95,11 +115,13 @@ extension WorkerPool {
         workerAvailable(worker)
         retireReplacedWorkers()
         if let promise = startPromise,
-            workers.filter({ $0.generation == generation && $0.isReadyOrBusy }).count >= configuration.workers
+            workers.filter({ $0.generation == generation && $0.isReadyOrBusy }).count >= scaler.minWorkers
         {
             startPromise = nil
             promise.succeed(())
         }
+        // A growing pool starts the next workers as these become ready.
+        if !scaler.isFixed { scale() }
     }
 
     /// A worker answered all it held, or booted: it takes queued requests, or waits.
@@ -114,6 +136,7 @@ extension WorkerPool {
             return
         }
         worker.state = .idle
+        worker.idleSince = .now()
         pumpQueue()
         if stopping { drainIfStopping() }
     }
@@ -138,10 +161,14 @@ extension WorkerPool {
     /// The worker's socket closed: it is gone, or going. The request it ran fails with
     /// 502; the ones waiting behind it never reached the app and go to other workers.
     func workerDisconnected(_ worker: Worker) {
-        let (running, unstarted) = worker.window.removeAll()
-        if let running {
-            running.fail(.workerDied(reason: "\(worker.label) exited while handling the request"))
-            running.worker = nil
+        var unstarted: [Exchange] = []
+        for lane in worker.windows.indices {
+            let (running, waiting) = worker.windows[lane].removeAll()
+            if let running {
+                running.fail(.workerDied(reason: "\(worker.label) exited while handling the request"))
+                running.worker = nil
+            }
+            unstarted += waiting
         }
         for exchange in unstarted.reversed() {
             exchange.worker = nil
@@ -215,7 +242,7 @@ extension WorkerPool {
             bootFailed(message: message)
         } else if worker.life.timedOut && !stopping {
             restarts[.timeout, default: 0] += 1
-            reconcile()
+            reconcile(because: "replacing worker \(worker.id) (timeout)")
         } else if !expected && worker.generation == generation {
             logger.error(
                 "\(worker.label) \(status)\(cause.map { ": " + $0 } ?? ""); starting a replacement",
@@ -233,14 +260,14 @@ extension WorkerPool {
     private func respawnWithBackoff() {
         let window = NIODeadline.now() - .seconds(10)
         crashTimes.removeAll { $0 < window }
-        let excess = crashTimes.count - configuration.workers
+        let excess = crashTimes.count - scaler.maxWorkers
         guard excess > 0 else {
-            reconcile()
+            reconcile(because: "replacing a crashed worker")
             return
         }
         let delay = min(100 << min(excess, 6), 5000)
         logger.warning("workers keep crashing; next start in \(delay) ms")
-        loop.scheduleTask(in: .milliseconds(Int64(delay))) { [self] in reconcile() }
+        loop.scheduleTask(in: .milliseconds(Int64(delay))) { [self] in reconcile(because: "replacing a crashed worker") }
     }
 
     func bootFailed(message: String) {

@@ -29,17 +29,29 @@ extension WorkerPool {
 
     private func timedOutWithStack(_ exchange: Exchange, worker: Worker, seconds: Double, stack: String) {
         let request = exchange.request
-        logger.error(
-            "request timed out after \(seconds) s; killing \(worker.label)",
-            metadata: [
-                "worker": "\(worker.id)", "pid": "\(worker.life.pythonPID ?? worker.pid)",
-                "request": "\(request.requestID)", "method": "\(request.method)", "path": "\(request.path)",
-                "stack": "\(stack)",
-            ])
+        var stack = stack
+        var metadata: Logger.Metadata = [
+            "worker": "\(worker.id)", "pid": "\(worker.life.pythonPID ?? worker.pid)",
+            "request": "\(request.requestID)", "method": "\(request.method)", "path": "\(request.path)",
+        ]
+        // A threaded worker's dump has a stack per thread: name the one that was stuck.
+        if let thread = Self.thread(of: exchange, in: worker) {
+            stack = "The request timed out in Thread \(thread) (lane \(exchange.lane) of \(worker.windows.count)).\n" + stack
+            metadata["thread"] = "\(thread)"
+        }
+        metadata["stack"] = "\(stack)"
+        logger.error("request timed out after \(seconds) s; killing \(worker.label)", metadata: metadata)
         if !exchange.cancelled {
             exchange.writer.responseFailed(.timeout(seconds: seconds, stack: stack), responseStarted: exchange.responseStarted)
         }
         kill(worker)
+    }
+
+    /// The thread id (as faulthandler prints it) of the lane that ran `exchange`, for a
+    /// threaded worker.
+    static func thread(of exchange: Exchange, in worker: Worker) -> String? {
+        let ids = worker.life.threadIDs
+        return worker.windows.count > 1 && exchange.lane < ids.count ? ids[exchange.lane] : nil
     }
 
     /// How to read `worker`'s stack, from its READY facts; nil when it named no pipe.

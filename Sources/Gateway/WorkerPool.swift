@@ -16,7 +16,13 @@ public struct PoolConfiguration: Sendable {
     }
 
     public var name: String
-    public var workers: Int
+    /// The pool's size policy; `min_workers == max_workers` for a fixed pool.
+    public var scaling: PoolScaler
+    /// A fixed pool's size; setting it makes the pool fixed.
+    public var workers: Int {
+        get { scaling.minWorkers }
+        set { scaling = PoolScaler(minWorkers: newValue, maxWorkers: newValue) }
+    }
     /// The interpreter and its arguments, e.g. `[python, -m, berth_worker, --fd, 3, --app, x:y]`.
     public var command: [String]
     public var environment: [String: String]
@@ -33,9 +39,12 @@ public struct PoolConfiguration: Sendable {
     /// Most requests written to one worker at a time (docs/worker-protocol.md, "Several
     /// requests in flight"); 1 sends the next only after the previous was answered.
     public var window: Int
+    /// Threads per worker (`--threads` is in `command`): each is a lane of its own, with a
+    /// window of `window / threads` requests (at least 1).
+    public var threads = 1
     /// A worker whose current request has run this long takes no more requests.
     public var slowAfter: TimeAmount = .milliseconds(5)
-    /// ... and after this long, the requests waiting behind it go to other workers.
+    /// ... and after this long, the requests waiting behind it go to other workers (or lanes).
     public var reclaimAfter: TimeAmount = .milliseconds(25)
 
     public init(
@@ -45,7 +54,7 @@ public struct PoolConfiguration: Sendable {
         window: Int = 1
     ) {
         self.name = name
-        self.workers = workers
+        self.scaling = PoolScaler(minWorkers: workers, maxWorkers: workers)
         self.command = command
         self.environment = environment
         self.workingDirectory = workingDirectory
@@ -98,6 +107,10 @@ public final class WorkerPool: AppService, @unchecked Sendable {
     var meter = ResponseMeter()
     /// Workers replaced so far, by why.
     var restarts: [RestartReason: Int] = [:]
+    /// How many workers the pool wants, and which idle ones retire (`WorkerPool+Scaling`).
+    var scaler: PoolScaler
+    /// The latest starts and retirements and why, newest last, for `berth status`.
+    var scalingEvents: [ScalingRecord] = []
     var random = SystemRandomNumberGenerator()
     /// The supervisor's once-a-second check (lifetimes, memory).
     var upkeepTask: RepeatedTask?
@@ -109,6 +122,7 @@ public final class WorkerPool: AppService, @unchecked Sendable {
 
     public init(configuration: PoolConfiguration, launcher: WorkerLauncher, loop: EventLoop, logger: Logger) {
         self.configuration = configuration
+        self.scaler = configuration.scaling
         self.launcher = launcher
         self.loop = loop
         self.logger = logger
@@ -134,7 +148,7 @@ public final class WorkerPool: AppService, @unchecked Sendable {
         onLoop { pool in
             pool.startPromise = promise
             pool.startUpkeep()
-            pool.reconcile()
+            pool.reconcile(because: "starting")
         }
         return promise.futureResult
     }
@@ -152,7 +166,7 @@ public final class WorkerPool: AppService, @unchecked Sendable {
             for worker in pool.workers where worker.generation < pool.generation {
                 if case .idle = worker.state { pool.retire(worker) }
             }
-            pool.reconcile()
+            pool.reconcile(because: "reload (generation \(pool.generation))")
         }
     }
 
@@ -191,8 +205,8 @@ public final class WorkerPool: AppService, @unchecked Sendable {
             return
         }
         // Queued requests go first (a request with a body may wait there for an empty worker).
-        if queue.isEmpty, let worker = chooseWorker(hasBody: exchange.request.hasBody) {
-            dispatch(exchange, to: worker)
+        if queue.isEmpty, let choice = chooseLane(hasBody: exchange.request.hasBody) {
+            dispatch(exchange, to: choice.worker, lane: choice.lane)
             return
         }
         guard queue.count < configuration.queueSize else {
@@ -204,6 +218,7 @@ public final class WorkerPool: AppService, @unchecked Sendable {
             return
         }
         enqueue(exchange)
+        if !scaler.isFixed { scale() }
         if exchange.request.hasBody { exchange.writer.requestBodyWritabilityChanged(false) }
     }
 }

@@ -87,20 +87,32 @@ struct WorkerWindow<Element> {
         return (entries.first?.element, entries.dropFirst().map(\.element))
     }
 
-    /// Picks the window that should take a request: the emptiest one that accepts it
-    /// (spreads the load and keeps batches short); nil when none does.
+    /// Picks the worker and lane (a threaded worker has one window per thread) that should
+    /// take a request: the emptiest window that accepts it (spreads the load and keeps
+    /// batches short), and of equally empty ones, the lane of the worker holding the fewest
+    /// requests — an idle worker before a free thread of a busy one, since threads share
+    /// one interpreter lock. Nil when none accepts.
     static func choose<Candidates: Sequence>(
         among candidates: Candidates, hasBody: Bool, now: NIODeadline,
-        window: (Candidates.Element) -> WorkerWindow
-    ) -> Candidates.Element? {
-        var best: Candidates.Element?
-        var bestCount = Int.max
+        windows: (Candidates.Element) -> [WorkerWindow]
+    ) -> (candidate: Candidates.Element, lane: Int)? {
+        var best: (candidate: Candidates.Element, lane: Int)?
+        var bestCount = Int.max, bestLoad = Int.max
         for candidate in candidates {
-            let w = window(candidate)
-            if w.count < bestCount && w.canAccept(hasBody: hasBody, now: now) {
-                best = candidate
+            let lanes = windows(candidate)
+            var load = 0
+            if lanes.count > 1 {
+                for w in lanes { load += w.count }
+            }
+            for lane in lanes.indices {
+                let w = lanes[lane]
+                guard w.count < bestCount || (w.count == bestCount && load < bestLoad),
+                    w.canAccept(hasBody: hasBody, now: now)
+                else { continue }
+                best = (candidate, lane)
                 bestCount = w.count
-                if bestCount == 0 { break }
+                bestLoad = load
+                if bestCount == 0 && load == 0 { return best }
             }
         }
         return best

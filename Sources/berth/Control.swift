@@ -69,14 +69,21 @@ struct Status: ParsableCommand {
         for app in status["apps"] as? [[String: Any]] ?? [] {
             let workers = app["workers"] as? [[String: Any]] ?? []
             let restarts = (app["restarts"] as? [String: Int] ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
-            print("app \(app["app"] ?? "?"): generation \(app["generation"] ?? 0), \(workers.count) worker(s) (want \(app["workers_wanted"] ?? 0)), "
+            print("app \(app["app"] ?? "?"): generation \(app["generation"] ?? 0), \(workers.count) worker(s) "
+                + "(serving \(app["workers_serving"] ?? 0), want \(app["workers_wanted"] ?? 0), min \(app["min_workers"] ?? 0), max \(app["max_workers"] ?? 0)), "
                 + "queue \(app["queue_depth"] ?? 0)/\(app["queue_limit"] ?? 0), rejected \(app["rejected"] ?? 0), "
                 + "restarts: \(restarts.isEmpty ? "none" : restarts.joined(separator: ", "))")
+            for event in (app["scaling"] as? [[String: Any]] ?? []).suffix(5) {
+                print(String(format: "  %.0f s ago: %@ worker %@: %@", event["age_seconds"] as? Double ?? 0, "\(event["action"] ?? "")",
+                    "\(event["worker"] ?? "?")", "\(event["reason"] ?? "")"))
+            }
             for worker in workers {
                 var line = "  worker \(worker["id"] ?? "?") pid \(worker["python_pid"] ?? worker["pid"] ?? "?") \(worker["state"] ?? "?")"
                 line += ", \(worker["requests_served"] ?? 0) requests"
+                if let running = worker["running"] as? Int, running > 1 { line += ", \(running) running" }
                 if let rss = worker["resident_bytes"] as? Int { line += String(format: ", %.1f MiB", Double(rss) / 1048576) }
                 if let reason = worker["recycling"] as? String { line += ", replacing (\(reason))" }
+                if let started = worker["started"] as? String, !started.isEmpty { line += ", started: \(started)" }
                 if let current = worker["current"] as? [String: Any] {
                     line += String(format: ", now %@ %@ for %.1f s", "\(current["method"] ?? "")", "\(current["path"] ?? "")",
                         current["age_seconds"] as? Double ?? 0)

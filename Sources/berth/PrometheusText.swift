@@ -43,6 +43,14 @@ enum PrometheusText {
                 sample("berth_workers", [("app", pool.app), ("state", state)], Double(pool.workers.filter { $0.state == state }.count))
             }
         }
+        family("berth_pool_workers", "gauge", "Workers of the serving generation that serve or are starting (not retiring).")
+        for pool in pools { sample("berth_pool_workers", [("app", pool.app)], Double(pool.workersServing)) }
+        family("berth_pool_workers_wanted", "gauge", "Workers the pool wants now, between its min and max.")
+        for pool in pools { sample("berth_pool_workers_wanted", [("app", pool.app)], Double(pool.workersWanted)) }
+        family("berth_pool_workers_min", "gauge", "The pool's min_workers.")
+        for pool in pools { sample("berth_pool_workers_min", [("app", pool.app)], Double(pool.minWorkers)) }
+        family("berth_pool_workers_max", "gauge", "The pool's max_workers.")
+        for pool in pools { sample("berth_pool_workers_max", [("app", pool.app)], Double(pool.maxWorkers)) }
         family("berth_worker_restarts_total", "counter", "Workers replaced, by reason.")
         for pool in pools {
             for reason in RestartReason.allCases {

@@ -152,7 +152,8 @@ final class Stack: Sendable {
         case .module(let entry): command += ["--app", entry]
         case .django(let settings): command += ["--django", settings]
         }
-        return PoolConfiguration(
+        if app.threads > 1 { command += ["--threads", "\(app.threads)"] }
+        var pool = PoolConfiguration(
             name: app.name, workers: app.workers, command: command, environment: environment,
             workingDirectory: app.chdir, requestTimeout: app.timeout, queueSize: app.queueSize,
             bootFailurePolicy: mode == .dev ? .waitForReload : .fatal, queueTimeout: app.queueTimeout,
@@ -160,6 +161,12 @@ final class Stack: Sendable {
                 maxRequests: app.maxRequests, maxRequestsJitter: app.maxRequestsJitter,
                 maxLifetime: app.maxLifetime, maxRSS: app.maxRSS),
             window: app.inFlight)
+        pool.threads = app.threads
+        let range = app.workerRange
+        pool.scaling = PoolScaler(
+            minWorkers: range.lowerBound, maxWorkers: range.upperBound, spareWorkers: app.spareWorkers,
+            idleTimeout: .nanoseconds(Int64(app.idleTimeout * 1e9)), maxStarting: app.maxStarting)
+        return pool
     }
 
     private static func http2Settings(_ config: HTTP2Config) -> HTTP2Settings? {
@@ -191,11 +198,14 @@ final class Stack: Sendable {
         spec.gid = app.isolation.gid
         let isolation = app.isolation
         if isolation.memory > 0 || isolation.cpu > 0 || isolation.pids > 0 {
-            let shares = pool ? app.workers + 1 : 1
+            // An autoscaling pool's container holds up to `max_workers`.
+            let most = app.workerRange.upperBound
+            let shares = pool ? most + 1 : 1
             spec.limits = CgroupLimits(
                 memoryBytes: isolation.memory > 0 ? isolation.memory * shares : nil,
-                cpuFraction: isolation.cpu > 0 ? isolation.cpu * Double(pool ? app.workers : 1) : nil,
-                pidsMax: isolation.pids > 0 ? isolation.pids * shares + (pool ? 2 : 0) : nil)
+                cpuFraction: isolation.cpu > 0 ? isolation.cpu * Double(pool ? most : 1) : nil,
+                // A threaded worker's threads count as tasks too: its lanes and its reader.
+                pidsMax: isolation.pids > 0 ? (isolation.pids + (app.threads > 1 ? app.threads + 1 : 0)) * shares + (pool ? 2 : 0) : nil)
         }
         spec.initOutlivesMain = pool
         spec.rootfs = isolation.rootfs == .overlay ? .overlay(size: isolation.rootfsSize) : .readOnly

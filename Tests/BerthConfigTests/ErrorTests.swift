@@ -72,6 +72,27 @@ private let app = "[app.mysite]\ndjango = \"mysite.settings\"\n"
             "[app.mysite]\nworkers = 2",
             #"berth.toml: app.mysite: needs django = "SETTINGS_MODULE" or module = "package.module:callable""#),
         BadConfig(app + "module = \"a:app\"", "berth.toml: app.mysite: set either django or module, not both"),
+        // Pool size: a fixed pool or an autoscaling one, not both.
+        BadConfig(
+            app + "workers = 2\nmax_workers = 4",
+            "berth.toml: app.mysite.workers: set either workers (a fixed pool) or max_workers (autoscaling), not both"),
+        BadConfig(
+            app + "workers = 2\nmin_workers = 1\nmax_workers = 4",
+            "berth.toml: app.mysite.workers: set either workers (a fixed pool) or min_workers and max_workers (autoscaling), not both"),
+        BadConfig(app + "min_workers = 2", "berth.toml: app.mysite.max_workers: is required with min_workers (the pool grows up to it)"),
+        BadConfig(
+            app + "min_workers = 5\nmax_workers = 4", "berth.toml: app.mysite.min_workers: must not exceed max_workers (4), got 5"),
+        BadConfig(
+            app + "spare_workers = 2",
+            "berth.toml: app.mysite.spare_workers: only applies to an autoscaling pool: set max_workers (and min_workers) instead of workers"),
+        BadConfig(
+            app + "workers = 3\nidle_timeout = 5",
+            "berth.toml: app.mysite.idle_timeout: only applies to an autoscaling pool: set max_workers (and min_workers) instead of workers"),
+        BadConfig(
+            app + "max_workers = 3\nspare_workers = 4", "berth.toml: app.mysite.spare_workers: must not exceed max_workers (3), got 4"),
+        BadConfig(
+            app + "max_workers = 3\nidle_timeout = 0",
+            "berth.toml: app.mysite.idle_timeout: must be a number of seconds from 0.1 to 86400, got 0"),
         BadConfig(
             "[app.a]\nmodule = \"hello\"",
             #"berth.toml: app.a.module: must be "package.module:callable" (the callable may end with "()"), got "hello""#),

@@ -113,6 +113,28 @@ import Testing
         #expect(config == BerthConfig(server: ServerSettings(mode: .serve), sourcePath: "berth.toml"))
     }
 
+    @Test func poolSizeIsFixedOrARange() throws {
+        let fixed = try parse("[app.a]\nmodule = \"a:app\"\nworkers = 3").apps[0]
+        #expect(fixed.workerRange == 3...3)
+        #expect(!fixed.autoscales)
+        let scaling = try parse(
+            """
+            [app.a]
+            module = "a:app"
+            min_workers = 2
+            max_workers = 6
+            spare_workers = 2
+            idle_timeout = 30
+            max_starting = 3
+            """).apps[0]
+        #expect(scaling.workerRange == 2...6)
+        #expect(scaling.autoscales)
+        #expect((scaling.spareWorkers, scaling.idleTimeout, scaling.maxStarting) == (2, 30, 3))
+        let upTo = try parse("[app.a]\nmodule = \"a:app\"\nmax_workers = 4").apps[0]
+        #expect(upTo.workerRange == 1...4)
+        #expect((upTo.spareWorkers, upTo.idleTimeout, upTo.maxStarting) == (1, 60, 2))
+    }
+
     @Test func modeChangesOnlyDefaults() throws {
         let toml = """
             [app.a]

@@ -24,6 +24,18 @@ struct WorkerFrameTests {
         #expect(try channel.readInbound(as: WorkerFrame.self) == nil)
     }
 
+    @Test func framesCarryTheirLane() throws {
+        var stream = ByteBuffer()
+        WorkerFrame(kind: .responseEnd, lane: 3).write(to: &stream)
+        WorkerFrame.writeHeader(.skipped, lane: 258, length: 0, to: &stream)
+        #expect(stream.getInteger(at: 6, as: UInt16.self) == 3)
+        let channel = EmbeddedChannel(handler: ByteToMessageHandler(WorkerFrameDecoder()))
+        try channel.writeInbound(stream)
+        let frames = try (0..<2).map { _ in try #require(try channel.readInbound(as: WorkerFrame.self)) }
+        #expect(frames.map(\.lane) == [3, 258])
+        #expect(frames.map(\.kind) == [.responseEnd, .skipped])
+    }
+
     @Test func rejectsUnknownTypesAndHugeFrames() throws {
         let channel = EmbeddedChannel(handler: ByteToMessageHandler(WorkerFrameDecoder()))
         var bad = ByteBuffer()

@@ -105,12 +105,36 @@ struct WorkerWindowTests {
         b.append(3, hasBody: false, now: t0)
         c.append(4, hasBody: false, now: t0 - .milliseconds(10))  // slow head
         let windows = [a, b, c]
-        #expect(WorkerWindow.choose(among: 0..<3, hasBody: false, now: t0) { windows[$0] } == 1)
-        #expect(WorkerWindow.choose(among: 0..<3, hasBody: true, now: t0) { windows[$0] } == nil)
-        #expect(WorkerWindow.choose(among: [0, 2], hasBody: false, now: t0) { windows[$0] } == 0)
+        #expect(WorkerWindow.choose(among: 0..<3, hasBody: false, now: t0) { [windows[$0]] }?.candidate == 1)
+        #expect(WorkerWindow.choose(among: 0..<3, hasBody: true, now: t0) { [windows[$0]] } == nil)
+        #expect(WorkerWindow.choose(among: [0, 2], hasBody: false, now: t0) { [windows[$0]] }?.candidate == 0)
         var full = window(limit: 2)
         full.append(5, hasBody: false, now: t0)
         full.append(6, hasBody: false, now: t0)
-        #expect(WorkerWindow.choose(among: 0..<2, hasBody: false, now: t0) { _ in full } == nil)
+        #expect(WorkerWindow.choose(among: 0..<2, hasBody: false, now: t0) { _ in [full] } == nil)
+    }
+
+    @Test func aThreadedWorkersFreeLaneTakesARequestWhileAnotherLaneIsSlow() {
+        // One worker with two threads: lane 0 runs a slow request (past slowAfter).
+        var slow = window(), free = window()
+        slow.append(1, hasBody: false, now: t0 - .seconds(1))
+        let worker = [slow, free]
+        let choice = WorkerWindow.choose(among: [0], hasBody: false, now: t0) { _ in worker }
+        #expect(choice?.candidate == 0 && choice?.lane == 1)
+        // A body needs an empty window: the free lane is one, whatever the other runs.
+        #expect(WorkerWindow.choose(among: [0], hasBody: true, now: t0) { _ in worker }?.lane == 1)
+        // Both lanes slow: none takes it, and the request waits in the pool's queue.
+        free.append(2, hasBody: false, now: t0 - .seconds(1))
+        #expect(WorkerWindow.choose(among: [0], hasBody: false, now: t0) { _ in [slow, free] } == nil)
+    }
+
+    @Test func anIdleWorkerGoesBeforeAFreeThreadOfABusyOne() {
+        var running = window()
+        running.append(1, hasBody: false, now: t0)
+        let busy = [running, window()]
+        let idle = [window(), window()]
+        let workers = [busy, idle]
+        let choice = WorkerWindow.choose(among: 0..<2, hasBody: false, now: t0) { workers[$0] }
+        #expect(choice?.candidate == 1 && choice?.lane == 0)
     }
 }

@@ -1,4 +1,4 @@
-"""Command line: python -m berth_worker --fd 3 (--app M:C | --django SETTINGS) [--chdir DIR] [--zygote]."""
+"""Command line: python -m berth_worker --fd 3 (--app M:C | --django SETTINGS) [--chdir DIR] [--zygote] [--threads N]."""
 
 import argparse
 import os
@@ -24,7 +24,12 @@ def parse_args(argv):
     p.add_argument('--chdir', metavar='DIR', help='chdir here and put it first on sys.path')
     p.add_argument('--zygote', action='store_true',
                    help='import the app once, then fork a worker per FORK command (preload)')
-    return p.parse_args(argv)
+    p.add_argument('--threads', type=int, default=1, metavar='N',
+                   help='run N requests at once, one per thread (default 1)')
+    args = p.parse_args(argv)
+    if not 1 <= args.threads <= 256:
+        p.error('--threads must be from 1 to 256')
+    return args
 
 
 def boot(args):
@@ -74,8 +79,8 @@ def main(argv=None):
                 pass
             return 3
         if args.zygote:
-            return zygote.serve(sock, app, facts)
-        return run(conn, app, facts, freeze=True)
+            return zygote.serve(sock, app, facts, threads=args.threads)
+        return run(conn, app, facts, freeze=True, threads=args.threads)
     except (EOFError, GatewayGone):
         pass
     except ProtocolError as exc:  # from the zygote's command loop

@@ -102,14 +102,18 @@ def report(environ, text):
     sys.stderr.flush()
 
 
-def run(conn, app, facts, freeze=False):
+def run(conn, app, facts, freeze=False, threads=1):
     """Say READY with `facts`, then answer requests until the gateway goes away; return
     the worker's exit status (4 for a protocol error).
 
     `freeze`: after READY, collect once and move the app's objects out of the collector's
     reach (they live as long as the worker). A worker forked from a zygote leaves this to
     the zygote: a collection in the child would write to every shared page.
+    `threads` above 1 runs that many lanes at once (threads.py).
     """
+    if threads > 1:
+        from .threads import serve
+        return serve(conn.sock, app, facts, threads, freeze)
     try:
         conn.sendall(frame(READY, json.dumps(facts, default=str).encode()))
         if freeze:

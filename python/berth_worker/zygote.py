@@ -23,8 +23,9 @@ from .stackdump import arm_stack_dump
 from .worker import run
 
 
-def serve(ctl, app, facts):
-    """Fork a worker per FORK frame until STOP or the gateway closes; return the exit status."""
+def serve(ctl, app, facts, threads=1):
+    """Fork a worker per FORK frame until STOP or the gateway closes; return the exit status.
+    Each worker runs `threads` lanes (they start after the fork: the zygote has one thread)."""
     # The app's modules are shared copy-on-write with every worker: keep the collector from
     # touching (and so copying) them in the workers.
     gc.collect()
@@ -41,7 +42,7 @@ def serve(ctl, app, facts):
             for fd in fds:
                 os.close(fd)
             raise ProtocolError('expected FORK with one descriptor, got 0x%02x with %d' % (ftype, len(fds)))
-        pid = _fork_worker(ctl, fds[0], app, facts)
+        pid = _fork_worker(ctl, fds[0], app, facts, threads)
         ctl.sendall(frame(FORKED, str(pid).encode()))
 
 
@@ -66,7 +67,7 @@ def _read_command(ctl):
     return ftype, fds
 
 
-def _fork_worker(ctl, fd, app, facts):
+def _fork_worker(ctl, fd, app, facts, threads=1):
     """Fork twice; return the pid of the worker, which is no child of ours."""
     r, w = os.pipe()
     middle = os.fork()
@@ -78,7 +79,7 @@ def _fork_worker(ctl, fd, app, facts):
             if pid == 0:
                 os.close(w)
                 ctl.close()
-                status = _run_worker(fd, app, facts)
+                status = _run_worker(fd, app, facts, threads)
             else:
                 os.write(w, b'%d' % pid)
                 status = 0
@@ -96,7 +97,7 @@ def _fork_worker(ctl, fd, app, facts):
     return int(data)
 
 
-def _run_worker(fd, app, facts):
+def _run_worker(fd, app, facts, threads=1):
     """The forked worker: serve requests on `fd` like a freshly started one."""
     sock = socket.socket(fileno=fd)
     sock.setblocking(True)
@@ -108,6 +109,6 @@ def _run_worker(fd, app, facts):
     if inherited is not None:
         os.close(inherited)
     try:
-        return run(conn, app, facts)
+        return run(conn, app, facts, threads=threads)
     finally:
         sock.close()

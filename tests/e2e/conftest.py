@@ -273,7 +273,8 @@ def write_config(tmp_path, *, app="hello", chdir=None, module="app:app", workers
     """Writes `tmp_path/name`: a berth.toml for one app ([app.<app>], samples/hello unless
     `chdir`), not isolated unless `isolated`, with `server` lines in [server] (access_log
     "off" unless given; None leaves it out), one [[listen]] table per body in `listen`, and
-    `routes` (raw TOML) at the end. `app_lines` go in the app's table. Returns the path."""
+    `routes` (raw TOML) at the end. `app_lines` go in the app's table (`workers=None` leaves
+    `workers` out, for an autoscaling pool). Returns the path."""
     server_lines = ([f'access_log = "{access_log}"'] if access_log is not None else []) + ([server] if server else [])
     listens = "".join(f"\n[[listen]]\n{body}\n" for body in listen)
     isolation = "" if isolated else "isolation = { enabled = false }\n"
@@ -287,7 +288,7 @@ python = "{VENV_PYTHON}"
 [app.{app}]
 module = "{module}"
 chdir = "{chdir or SAMPLES / 'hello'}"
-workers = {workers}
+{"" if workers is None else f"workers = {workers}"}
 {isolation}{app_lines}
 {routes}
 """)
