@@ -30,6 +30,8 @@ public final class TunnelHandler: ChannelInboundHandler, RemovableChannelHandler
     private var inputClosed = false
     private var outputClosed = false
     private var timedOut = false
+    /// Bytes were passed to the peer and not flushed yet.
+    private var flushQueued = false
     private var lastActivity = NIODeadline.now()
     private var timer: Scheduled<Void>?
 
@@ -55,14 +57,24 @@ public final class TunnelHandler: ChannelInboundHandler, RemovableChannelHandler
         let bytes = unwrapInboundIn(data)
         bytesRead += Int64(bytes.readableBytes)
         lastActivity = .now()
-        if let peer {
-            peer.write(bytes)
-        } else {
-            held.append(bytes)
+        guard let peer else { return held.append(bytes) }
+        peer.write(bytes)
+        // Reads handed over by a departing handler (the bytes an HTTP decoder held after
+        // the 101) come without a channelReadComplete: flush them at the end of this tick.
+        if !flushQueued {
+            flushQueued = true
+            context.eventLoop.execute { [self] in
+                if flushQueued { flushPeer() }
+            }
         }
     }
 
     public func channelReadComplete(context: ChannelHandlerContext) {
+        flushPeer()
+    }
+
+    private func flushPeer() {
+        flushQueued = false
         peer?.flush()
     }
 

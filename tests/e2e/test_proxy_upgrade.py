@@ -31,7 +31,7 @@ def ws_upstream():
         for message in websocket:
             websocket.send(message)
 
-    server = ws_serve(handler, "127.0.0.1", 0, max_size=None, compression=None)
+    server = ws_serve(handler, "127.0.0.1", 0, subprotocols=["chat"], max_size=None, compression=None)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server.socket.getsockname()[1]
@@ -89,8 +89,8 @@ def read_head(sock):
     return head.decode(), rest
 
 
-def upgrade_request(path, protocol="raw-test", extra=""):
-    return (f"GET {path} HTTP/1.1\r\nHost: tunnel.test\r\nConnection: Upgrade\r\nUpgrade: {protocol}\r\n"
+def upgrade_request(path, protocol="raw-test", extra="", connection="Upgrade"):
+    return (f"GET {path} HTTP/1.1\r\nHost: tunnel.test\r\nConnection: {connection}\r\nUpgrade: {protocol}\r\n"
             f"{extra}\r\n").encode()
 
 
@@ -234,7 +234,8 @@ def test_non_101_answer_is_an_ordinary_response_and_h2c_is_not_passed(start_bert
 
         # h2c: the upgrade is dropped, the request goes upstream as plain HTTP/1.1.
         client = socket.create_connection((berth.host, berth.port), timeout=TIMEOUT)
-        client.sendall(upgrade_request("/h2c", "h2c", "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"))
+        client.sendall(upgrade_request("/h2c", "h2c", "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n",
+                                       connection="Upgrade, HTTP2-Settings"))
         head, _ = read_head(client)
         assert head.startswith("HTTP/1.1 426 ")
         client.close()
