@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import socket
+import ssl
 import threading
 import time
 
@@ -15,10 +16,15 @@ import requests
 from websockets.sync.client import connect as ws_connect
 from websockets.sync.server import serve as ws_serve
 
-from test_gateway import RSS_BUDGET_KIB, RssSampler
+from test_gateway import RssSampler
+from conftest import free_port
 from test_proxy import start_proxy
+from test_proxy_tls import pki  # noqa: F401 (a fixture: a CA and a certificate for localhost)
 
 TIMEOUT = 15.0
+# What a tunnel may add to berth's RSS while 128 MiB cross it to a stalled reader: socket
+# buffers and a read or two, not the payload.
+TUNNEL_RSS_BUDGET_KIB = 24 * 1024
 
 
 @pytest.fixture
@@ -117,9 +123,9 @@ def test_websocket_echo_through_proxy(start_berth, tmp_path, ws_upstream):
 
 def test_half_close_and_large_transfer_with_backpressure(start_berth, tmp_path):
     """The client sends 32 MiB then half-closes; the upstream reads to EOF (the FIN came
-    through), answers with the digest and 64 MiB, and closes. The client reads slowly at
-    first, which must stop berth reading the upstream, not buffer the rest."""
-    download = 64 << 20
+    through), answers with the digest and 128 MiB, and closes. The client reads nothing for
+    two seconds, which must stop berth reading the upstream, not buffer what it sends."""
+    download = 128 << 20
     pattern = os.urandom(1 << 20)
 
     def serve(conn, rest):
@@ -164,7 +170,7 @@ def test_half_close_and_large_transfer_with_backpressure(start_berth, tmp_path):
                 rest += chunk
             line, rest = rest.split(b"\n", 1)
             assert line.decode() == f"{32 << 20} {upload.hexdigest()}"
-            time.sleep(1.5)  # a slow reader: berth must stop reading the upstream
+            time.sleep(2)  # a slow reader: berth must stop reading the upstream
             received = hashlib.sha256(rest)
             got = len(rest)
             while True:
@@ -175,7 +181,7 @@ def test_half_close_and_large_transfer_with_backpressure(start_berth, tmp_path):
                 got += len(chunk)
         assert got == download
         assert received.hexdigest() == hashlib.sha256(pattern * (download // len(pattern))).hexdigest()
-        assert rss.peak - idle < RSS_BUDGET_KIB, f"RSS {idle} → {rss.peak} KiB through the tunnel"
+        assert rss.peak - idle < TUNNEL_RSS_BUDGET_KIB, f"RSS {idle} → {rss.peak} KiB through the tunnel"
         client.close()
         assert not upstream.errors, upstream.errors
         head = upstream.heads[0].lower()
@@ -261,3 +267,41 @@ def test_upgrade_request_to_a_static_route_is_answered_then_closed(start_berth, 
     assert body == b"static\n" and client.recv(65536) == b""
     client.close()
     assert requests.get(berth.url + "/a.txt", timeout=TIMEOUT).text == "static\n"
+
+
+def test_websocket_over_a_tls_listener(start_berth, tmp_path, pki, ws_upstream):
+    """wss:// — the tunnel runs inside the client's TLS connection."""
+    for attempt in range(5):
+        port = free_port()
+        config = tmp_path / "berth.toml"
+        config.write_text(f"""\
+[server]
+access_log = "-"
+
+[[listen]]
+bind = "127.0.0.1:0"
+
+[[listen]]
+bind = "127.0.0.1:{port}"
+tls_certificate = "{pki}/host.crt"
+tls_key = "{pki}/host.key"
+
+[[route]]
+path = "/"
+proxy = "http://127.0.0.1:{ws_upstream}"
+""")
+        try:
+            berth = start_berth("serve", "-c", config)
+            break
+        except AssertionError as error:
+            if "Address already in use" not in str(error) or attempt == 4:
+                raise
+    berth.wait_for(lambda: f"https://127.0.0.1:{port}" in berth.stdout, 10, "the TLS listener")
+    context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+    with ws_connect(f"wss://localhost:{port}/secure", ssl=context, subprotocols=["chat"], max_size=None, compression=None,
+                    open_timeout=TIMEOUT) as ws:
+        seen = json.loads(ws.recv(timeout=TIMEOUT))
+        assert seen["X-Forwarded-Proto"] == "https" and seen["Upgrade"] == "websocket"
+        big = os.urandom(1 << 20)
+        ws.send(big)
+        assert ws.recv(timeout=TIMEOUT) == big
