@@ -141,12 +141,14 @@ public final class TunnelHandler: ChannelInboundHandler, RemovableChannelHandler
         guard let context, !outputClosed else { return }
         outputClosed = true
         // Written in order: the empty write completes once everything before it is out.
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer())).whenComplete { [self] _ in
-            context.close(mode: .output).whenComplete { result in
+        // (Through the channel: this handler is last, or followed by inbound-only ones.)
+        let channel = context.channel
+        channel.writeAndFlush(ByteBuffer()).whenComplete { [self] _ in
+            channel.close(mode: .output).whenComplete { result in
                 if case .failure = result {
-                    context.close(promise: nil)
+                    channel.close(promise: nil)
                 } else if self.inputClosed {
-                    context.close(promise: nil)
+                    channel.close(promise: nil)
                 }
             }
         }
@@ -158,8 +160,9 @@ public final class TunnelHandler: ChannelInboundHandler, RemovableChannelHandler
 
     public func setReading(_ on: Bool) {
         guard let context, !inputClosed || !on else { return }
-        context.channel.setOption(ChannelOptions.autoRead, value: on).whenSuccess {
-            if on { context.read() }
+        let channel = context.channel
+        channel.setOption(ChannelOptions.autoRead, value: on).whenSuccess {
+            if on { channel.read() }
         }
     }
 

@@ -41,10 +41,25 @@ extension HTTPConnectionHandler {
 
     /// The service answered 101: send it, swap the HTTP handlers for a tunnel end and join
     /// it to the service's.
-    func beginTunnel(_ request: ActiveRequest, headers: [(name: String, value: String)], peer: AppTunnelEnd) {
+    func beginTunnel(
+        _ request: ActiveRequest, headers: [(name: String, value: String)], peer: AppTunnelEnd, deferred: Bool = false
+    ) {
         guard let context, current === request, !request.responseStarted, context.channel.isActive else {
             peer.close()
             return
+        }
+        if !request.requestComplete {
+            // A service that answers inside `open` does so while the decoder is still
+            // handing over the request: its end follows in the same decoding pass, and must
+            // reach the HTTP handlers, not the tunnel. Once, at the end of this tick.
+            guard !deferred else {
+                context.close(promise: nil)
+                return peer.close()
+            }
+            let pending = NIOLoopBound(request, eventLoop: context.eventLoop)
+            return context.eventLoop.execute { [self] in
+                beginTunnel(pending.value, headers: headers, peer: peer, deferred: true)
+            }
         }
         var fields = HTTPHeaders(headers.map { ($0.name, $0.value) })
         for (name, value) in request.responseHeaders { fields.replaceOrAdd(name: name, value: value) }

@@ -78,9 +78,10 @@ private final class HandshakeWaiter: ChannelInboundHandler, RemovableChannelHand
 
     func channelActive(context: ChannelHandlerContext) {
         // The handshake gets its own connect_timeout, from the moment TCP is connected.
+        let channel = context.channel
         timer = context.eventLoop.scheduleTask(in: timeout) { [self] in
             finish(.failure(UpstreamHandshakeError(description: "timed out after \(ProxyExchange.seconds(Double(timeout.nanoseconds) / 1e9))")))
-            context.close(promise: nil)
+            channel.close(promise: nil)
         }
         context.fireChannelActive()
     }
