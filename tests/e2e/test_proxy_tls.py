@@ -5,11 +5,12 @@ TLS listener with certificates made by openssl at test time (and Python's ssl se
 counting pooled connections). A certificate that does not verify gives 502 and an error
 log line naming the upstream and the reason."""
 import ssl
+import subprocess
 
 import pytest
 import requests
 
-from conftest import free_port, write_config
+from conftest import BERTH_BIN, free_port, write_config
 from counting_upstream import CountingUpstream
 from test_proxy import start_proxy
 from test_tls import openssl
@@ -163,3 +164,22 @@ upstream = "secure"
     berth = start_berth("serve", "-c", config, ready_timeout=0)
     assert berth.proc.wait(30) != 0
     berth.wait_for(lambda: "upstream.secure: tls_ca: cannot load" in berth.stderr, 5, "the tls_ca error")
+
+
+def test_missing_tls_ca_is_a_config_error(tmp_path):
+    config = tmp_path / "berth.toml"
+    config.write_text(f"""\
+[[listen]]
+bind = "127.0.0.1:0"
+
+[upstream.secure]
+servers = ["https://127.0.0.1:1"]
+tls_ca = "missing-ca.pem"
+
+[[route]]
+path = "/"
+upstream = "secure"
+""")
+    done = subprocess.run([str(BERTH_BIN), "check", "-c", str(config)], capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert f"{config}: upstream.secure.tls_ca: {tmp_path}/missing-ca.pem does not exist" in done.stdout + done.stderr
