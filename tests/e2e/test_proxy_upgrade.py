@@ -6,6 +6,7 @@ byte-level behaviour. h2c is never passed on; a non-101 answer is an ordinary re
 import hashlib
 import json
 import os
+import signal
 import socket
 import ssl
 import threading
@@ -13,6 +14,7 @@ import time
 
 import pytest
 import requests
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 from websockets.sync.server import serve as ws_serve
 
@@ -305,3 +307,18 @@ proxy = "http://127.0.0.1:{ws_upstream}"
         big = os.urandom(1 << 20)
         ws.send(big)
         assert ws.recv(timeout=TIMEOUT) == big
+
+
+def test_open_tunnel_is_served_during_a_graceful_stop_then_cut_at_the_grace(start_berth, tmp_path, ws_upstream):
+    berth = start_proxy(start_berth, tmp_path, f'[[route]]\npath = "/"\nproxy = "http://127.0.0.1:{ws_upstream}"\n',
+                        server_lines="shutdown_grace = 2")
+    with ws_connect(f"ws://{berth.host}:{berth.port}/x", subprotocols=["chat"], open_timeout=TIMEOUT) as ws:
+        ws.recv(timeout=TIMEOUT)  # the handshake report
+        started = time.monotonic()
+        berth.proc.send_signal(signal.SIGTERM)
+        ws.send("still here")
+        assert ws.recv(timeout=TIMEOUT) == "still here"
+        assert berth.proc.wait(TIMEOUT) == 0
+        assert 1.8 < time.monotonic() - started < 6
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=TIMEOUT)
