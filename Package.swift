@@ -4,7 +4,7 @@
 //   berth (CLI) ─┬─ HTTPFront ─┬─ AppExchange (the seam between front and gateway)
 //                │      └──────┼─ HTTP2 ─ CNGHTTP2 (libnghttp2)
 //                ├─ HTTPFrontTLS ─ HTTPFront (TLS listeners: swift-nio-ssl, SNI, ALPN)
-//                ├─ HTTPProxy ─┤  (an AppService that forwards to HTTP upstreams; LinuxSystem)
+//                ├─ HTTPProxy ─┤  (an AppService that forwards to HTTP(S) upstreams; LinuxSystem, NIOSSL)
 //                ├─ Gateway ───┤
 //                │      └──────┼─ Container ─ LinuxSystem ─ CBerthLinux
 //                └─ BerthConfig
@@ -78,6 +78,8 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         // TLS for the front's listeners: certificates, SNI, reload, ALPN. Beside the core,

@@ -15,6 +15,9 @@ public struct BerthConfig: Sendable, Equatable {
     public var upstreams: [UpstreamConfig] = []
     /// The default interpreter for apps that set none.
     public var python: String?
+    /// `[mime]`: content types by extension for every static route, over the built-in
+    /// table; a route's own `types` win over it.
+    public var mimeTypes: [String: String] = [:]
     /// The config file as it was named when loaded; nil when built from flags alone.
     public var sourcePath: String?
     /// Where each checked value came from (file and key, or flag), so filesystem errors name
@@ -47,13 +50,17 @@ public struct BerthConfig: Sendable, Equatable {
         lhs.server == rhs.server && lhs.listeners == rhs.listeners && lhs.apps == rhs.apps
             && lhs.routes == rhs.routes && lhs.python == rhs.python && lhs.sourcePath == rhs.sourcePath
             && lhs.upstreams == rhs.upstreams && lhs.listenerOptions == rhs.listenerOptions
+            && lhs.mimeTypes == rhs.mimeTypes
     }
 
-    /// The top-level keys: one setting, and the five sections.
+    /// The top-level keys: two settings, and the five sections.
     static let settings: [Setting<BerthConfig>] = [
         Setting(
             "python", .program, \.python, defaultText: "`python3` on PATH", flag: "--python",
             "Python interpreter for every app that does not set its own."),
+        Setting(
+            "mime", .mimeTypes, \.mimeTypes, default: [:],
+            "`[mime]`: content types by file extension for every static route, added to (or overriding) the built-in table, like `webp2 = \"image/webp2\"`; a route's `types` win."),
     ]
     static let sections = ["server", "listen", "app", "upstream", "route"]
 

@@ -194,6 +194,7 @@ struct ConfigReader {
             let present = errors.readSection(
                 settings, at: key, into: &upstream, settings: UpstreamConfig.settings, context: context)
             if !present.contains("servers") { errors.add("\(key).servers", "is required") }
+            for (option, problem) in upstream.tlsProblems(present: present) { errors.add("\(key).\(option)", problem) }
             config.upstreams.append(upstream)
         }
         config.upstreams.sort { $0.name < $1.name }

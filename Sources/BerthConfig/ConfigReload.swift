@@ -24,6 +24,7 @@ extension BerthConfig {
             return ConfigError(file: sourcePath, key: "app.\(removed)", problem: "was removed; a reload cannot stop an app, restart berth (the running config stays)")
         }
         if routes != running.routes { return blocked("route") }
+        if mimeTypes != running.mimeTypes { return blocked("mime") }
         for app in apps {
             guard let old = running.app(named: app.name) else { continue }
             if app.isolation != old.isolation { return blocked("app.\(app.name).isolation") }

@@ -90,6 +90,12 @@ extension BerthConfig {
                 report(CheckID.listen(address), defaultKey: "listen[\(i)].bind", "cannot create \(path): \(problem)")
             }
         }
+        // A CA bundle is parsed when serving starts; here only whether it can be read.
+        for upstream in upstreams {
+            guard let file = upstream.tlsCA, !FileManager.default.isReadableFile(atPath: file) else { continue }
+            let key = "upstream.\(upstream.name).tls_ca"
+            report(key, defaultKey: key, "\(file) \(FileManager.default.fileExists(atPath: file) ? "is not readable" : "does not exist")")
+        }
         if !errors.isEmpty { throw ConfigErrors(errors) }
     }
 }

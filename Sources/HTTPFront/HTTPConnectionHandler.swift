@@ -148,8 +148,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         requestCount += 1
         // A keep-alive timeout of 0 turns keep-alive off; the connection's last allowed
         // request (nginx's keepalive_requests) closes it.
+        // [upgrade] A request asking to upgrade ends the HTTP/1.1 stream (+Upgrade.swift).
         let keepAlive = head.isKeepAlive && configuration.keepAliveTimeout != 0
             && (configuration.maxRequestsPerConnection == 0 || requestCount < configuration.maxRequestsPerConnection)
+            && !head.asksToUpgrade
         func reject(_ status: Int, headers: [(String, String)] = []) {
             let request = ActiveRequest(
                 head: head, requestID: id, kind: .deferred(.error(status: status, headers: headers)),
@@ -218,7 +220,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         request.responseHeaders = responseHeaders
         current = request
         let bridge = AppResponseBridge(loop: context.eventLoop, handler: self, request: request)
-        request.kind = .app(service.open(appRequest, writer: bridge))
+        // [upgrade] A writer that can switch to a tunnel when the request asks (+Upgrade.swift).
+        let writer = upgradeWriter(bridge, head: head, hasBody: hasBody, request: request, loop: context.eventLoop)
+        request.kind = .app(service.open(appRequest, writer: writer))
         if hasBody, head.headers.first(name: "expect")?.lowercased() == "100-continue" {
             context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
         }

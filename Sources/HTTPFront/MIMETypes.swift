@@ -1,5 +1,6 @@
-/// Content types by file extension, with `charset=utf-8` for text types. A route's `types`
-/// adds to or overrides the built-in table.
+/// Content types by file extension, with `charset=utf-8` for text types. `extra` — the
+/// config's `[mime]` table with the route's `types` over it (merged by the stack) — adds to
+/// or overrides the built-in table.
 struct MIMETypes: Sendable {
     static let builtIn: [String: String] = [
         "html": "text/html", "htm": "text/html", "css": "text/css", "js": "text/javascript",

@@ -36,7 +36,11 @@ enum ForwardedHeaders {
     }
 
     /// The header block sent upstream for `request`.
-    static func request(_ request: AppRequest, host: String?, fallbackHost: String, framing: Framing) -> HTTPHeaders {
+    /// `upgrade`: the protocols the front can tunnel (RFC 9110 §7.8): sent on with
+    /// `Connection: upgrade`, the one hop-by-hop request field that crosses.
+    static func request(
+        _ request: AppRequest, host: String?, fallbackHost: String, framing: Framing, upgrade: [String] = []
+    ) -> HTTPHeaders {
         let named = connectionOptions(request.headers)
         var headers = HTTPHeaders()
         headers.reserveCapacity(request.headers.count + 4)
@@ -64,12 +68,25 @@ enum ForwardedHeaders {
         headers.add(name: "X-Forwarded-For", value: forwardedFor.joined(separator: ", "))
         headers.add(name: "X-Forwarded-Proto", value: request.scheme)
         if let clientHost { headers.add(name: "X-Forwarded-Host", value: clientHost) }
+        if !upgrade.isEmpty {
+            headers.add(name: "Connection", value: "upgrade")
+            headers.add(name: "Upgrade", value: upgrade.joined(separator: ", "))
+        }
         switch framing {
         case .none: break
         case .length(let length): headers.add(name: "Content-Length", value: String(length))
         case .chunked: headers.add(name: "Transfer-Encoding", value: "chunked")
         }
         return headers
+    }
+
+    /// A `101 Switching Protocols` head's fields for the client: hop-by-hop ones dropped
+    /// but for `Upgrade` (the protocol switched to) and `Connection: upgrade`.
+    static func upgradeResponse(_ headers: HTTPHeaders) -> [(name: String, value: String)] {
+        var fields = response(headers)
+        fields.append(("Connection", "upgrade"))
+        for value in headers[canonicalForm: "upgrade"] { fields.append(("Upgrade", String(value))) }
+        return fields
     }
 
     /// The upstream's response fields without the hop-by-hop ones (the front frames the

@@ -2,14 +2,20 @@ import NIOCore
 
 /// Where an upstream server listens.
 public enum UpstreamAddress: Sendable, Hashable, CustomStringConvertible {
-    case tcp(host: String, port: Int)
+    /// `tls`: https, with the proxy's `tls` settings.
+    case tcp(host: String, port: Int, tls: Bool = false)
     case unix(path: String)
 
     public var description: String {
         switch self {
-        case .tcp(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        case .tcp(let host, let port, let tls):
+            (tls ? "https://" : "") + (host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)")
         case .unix(let path): "unix:\(path)"
         }
+    }
+
+    var isTLS: Bool {
+        if case .tcp(_, _, true) = self { true } else { false }
     }
 
     /// The `Host` value a request carries when berth has none to pass on.
@@ -48,8 +54,31 @@ public struct ProxyConfiguration: Sendable {
     public var bufferMemory = 1 << 20
     /// Where spilled request bodies go (an unlinked file in this directory).
     public var temporaryDirectory = "/tmp"
+    /// Seconds an idle pooled connection is kept before it is closed.
+    public var keepaliveTimeout: Double = 60
+    /// Seconds an upgraded connection (WebSocket) may pass without a byte either way.
+    public var upgradeTimeout: Double = 600
+    /// How https servers are checked.
+    public var tls = UpstreamTLS()
 
     public init(servers: [UpstreamAddress]) {
         self.servers = servers
+    }
+}
+
+/// How the proxy checks its https servers.
+public struct UpstreamTLS: Sendable, Hashable {
+    /// Verify the certificate chain and name; false accepts any certificate.
+    public var verify = true
+    /// A PEM file of CA certificates trusted instead of the system's store.
+    public var caFile: String?
+    /// The name sent by SNI and checked against the certificate; nil: the server's host
+    /// (an IP address is not sent, and is checked against the certificate's IP entries).
+    public var serverName: String?
+
+    public init(verify: Bool = true, caFile: String? = nil, serverName: String? = nil) {
+        self.verify = verify
+        self.caFile = caFile
+        self.serverName = serverName
     }
 }

@@ -36,6 +36,11 @@ final class ProxyExchange: AppExchangeHandle, @unchecked Sendable {
     private var responseStarted = false
     private var responseKeepAlive = true
     private var upstreamPaused = false
+    /// The protocols the front can tunnel for this request (a WebSocket handshake, say);
+    /// empty when it is not an upgrade.
+    private let upgradeProtocols: [String]
+    /// The upstream answered 101: the tunnel starts at the end of that head.
+    private var switching: HTTPResponseHead?
     private var finished = false
     private var lastRead = NIODeadline.now()
     private var unwritableSince: NIODeadline?
@@ -47,6 +52,7 @@ final class ProxyExchange: AppExchangeHandle, @unchecked Sendable {
         self.request = request
         self.writer = writer
         clientEnded = !request.hasBody
+        upgradeProtocols = (writer as? AppUpgradeWriter)?.upgradeProtocols ?? []
         if configuration.bufferRequest && request.hasBody {
             buffer = RequestBuffer(memoryLimit: configuration.bufferMemory, directory: configuration.temporaryDirectory)
         } else {
@@ -96,7 +102,11 @@ final class ProxyExchange: AppExchangeHandle, @unchecked Sendable {
                 } else {
                     lastConnectTimedOut = false
                 }
-                proxy.logger.error("proxy: connect to upstream \(configuration.servers[server]) failed: \(Self.describe(error))")
+                if let handshake = error as? UpstreamHandshakeError {
+                    proxy.logger.error("proxy: TLS handshake with upstream \(configuration.servers[server]) failed: \(handshake)")
+                } else {
+                    proxy.logger.error("proxy: connect to upstream \(configuration.servers[server]) failed: \(Self.describe(error))")
+                }
                 start()
             }
         }
@@ -114,7 +124,8 @@ final class ProxyExchange: AppExchangeHandle, @unchecked Sendable {
             framing = request.hasBody ? .chunked : .none
         }
         let headers = ForwardedHeaders.request(
-            request, host: configuration.host, fallbackHost: configuration.servers[server].hostHeader, framing: framing)
+            request, host: configuration.host, fallbackHost: configuration.servers[server].hostHeader, framing: framing,
+            upgrade: upgradeProtocols)
         let uri = request.query.isEmpty ? request.path : request.path + "?" + request.query
         let head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: request.method), uri: uri, headers: headers)
         connection.write(.head(head), flush: false)
@@ -209,10 +220,24 @@ final class ProxyExchange: AppExchangeHandle, @unchecked Sendable {
         lastRead = .now()
         switch part {
         case .head(let head):
-            // 1xx interim responses are the upstream's business with this hop.
+            if head.status == .switchingProtocols {
+                guard !upgradeProtocols.isEmpty else {
+                    // Nothing can follow on this connection: the response is not HTTP any more.
+                    self.connection = nil
+                    connection.exchange = nil
+                    connection.close()
+                    proxy.selector.failed(server)
+                    let message = "upstream \(configuration.servers[server]) switched protocols (101) without being asked to"
+                    return fail(.workerDied(reason: message), logging: "proxy: \(message) (\(request.method) \(request.path))")
+                }
+                switching = head
+                return
+            }
+            // Other 1xx interim responses are the upstream's business with this hop.
             if head.status.code < 200 { return }
             responseStarted = true
-            responseKeepAlive = head.isKeepAlive
+            // A connection that was offered an upgrade is not reused.
+            responseKeepAlive = head.isKeepAlive && upgradeProtocols.isEmpty
             armTimer()
             writer.responseHead(
                 status: Int(head.status.code), reason: head.status.reasonPhrase,
@@ -220,6 +245,7 @@ final class ProxyExchange: AppExchangeHandle, @unchecked Sendable {
         case .body(let chunk):
             writer.responseBody(chunk)
         case .end:
+            if let switching { return beginTunnel(switching, on: connection) }
             finished = true
             timer?.cancel()
             proxy.selector.succeeded(server)
@@ -234,6 +260,33 @@ final class ProxyExchange: AppExchangeHandle, @unchecked Sendable {
             }
             writer.responseEnd()
         }
+    }
+
+    /// The upstream switched protocols (101): the exchange ends, and the upstream
+    /// connection becomes the upstream end of a tunnel the front joins to its client.
+    private func beginTunnel(_ head: HTTPResponseHead, on connection: UpstreamConnection) {
+        finished = true
+        timer?.cancel()
+        self.connection = nil
+        proxy.selector.succeeded(server)
+        let tunnel = TunnelHandler(idleTimeout: .nanoseconds(Int64(configuration.upgradeTimeout * 1e9)))
+        let (logger, upstream, timeout) = (proxy.logger, configuration.servers[server], configuration.upgradeTimeout)
+        let what = "\(request.method) \(request.path)"
+        tunnel.onClose = { idle in
+            if idle {
+                logger.info("proxy: upgraded connection to upstream \(upstream) passed no byte for \(Self.seconds(timeout)): closed (\(what))")
+            }
+        }
+        do {
+            try connection.becomeTunnel(tunnel)
+        } catch {
+            connection.close()
+            proxy.logger.error("proxy: cannot switch the connection to upstream \(upstream) to a tunnel: \(error)")
+            writer.responseFailed(.workerDied(reason: "upgrade failed"), responseStarted: false)
+            return
+        }
+        // Checked at init: only an upgrade writer offers protocols.
+        (writer as! AppUpgradeWriter).responseUpgraded(headers: ForwardedHeaders.upgradeResponse(head.headers), tunnel: tunnel)
     }
 
     func upstreamClosed(_ connection: UpstreamConnection, error: Error?) {

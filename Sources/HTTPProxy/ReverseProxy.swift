@@ -14,10 +14,15 @@ public final class ReverseProxy: AppService, Sendable {
     let selector: UpstreamSelector
     let logger: Logger
     private let group: EventLoopGroup
+    /// The client context for https servers; nil when none is https.
+    private let tls: UpstreamTLSContext?
     private let pools = NIOLockedValueBox<[ObjectIdentifier: UpstreamPool]>([:])
 
-    public init(configuration: ProxyConfiguration, group: EventLoopGroup, logger: Logger) {
+    /// Throws when the TLS settings of https servers cannot be used (a `tls_ca` that does
+    /// not load), naming the setting.
+    public init(configuration: ProxyConfiguration, group: EventLoopGroup, logger: Logger) throws {
         precondition(!configuration.servers.isEmpty, "a proxy needs at least one upstream server")
+        tls = configuration.servers.contains(where: \.isTLS) ? try UpstreamTLSContext(configuration.tls) : nil
         self.configuration = configuration
         self.group = group
         self.logger = logger
@@ -35,7 +40,7 @@ public final class ReverseProxy: AppService, Sendable {
         let key = ObjectIdentifier(loop)
         return pools.withLockedValue { pools in
             if let pool = pools[key] { return pool }
-            let pool = UpstreamPool(loop: loop, configuration: configuration)
+            let pool = UpstreamPool(loop: loop, configuration: configuration, tls: tls)
             pools[key] = pool
             return pool
         }

@@ -1,10 +1,11 @@
+import AppExchange
 import NIOCore
 import NIOHTTP1
 
 /// One HTTP/1.1 connection to an upstream server, and the handler at the end of its
 /// pipeline. It carries one exchange at a time; between exchanges it waits in its loop's
 /// pool, where any byte or close from the upstream retires it. Confined to its loop.
-final class UpstreamConnection: ChannelInboundHandler, @unchecked Sendable {
+final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundOut = HTTPClientRequestPart
 
@@ -17,6 +18,10 @@ final class UpstreamConnection: ChannelInboundHandler, @unchecked Sendable {
     var exchange: ProxyExchange?
     /// Called once when the connection closes (the pool forgets it).
     var onClose: (() -> Void)?
+    /// While idle in the pool: closes it after the upstream's keepalive_timeout.
+    var idleTimer: Scheduled<Void>?
+    /// https, until connected: completes when the TLS handshake has succeeded.
+    var handshake: EventLoopFuture<Void>?
 
     init(channel: Channel, server: Int) {
         self.channel = channel
@@ -41,6 +46,22 @@ final class UpstreamConnection: ChannelInboundHandler, @unchecked Sendable {
 
     func close() {
         channel.close(promise: nil)
+    }
+
+    /// After a `101 Switching Protocols`: the HTTP handlers (and this one) leave the
+    /// pipeline and `tunnel` takes their place. The decoder leaves on the next loop tick and
+    /// hands the tunnel the bytes that followed the 101 (`leftOverBytesStrategy: .forwardBytes`).
+    func becomeTunnel(_ tunnel: TunnelHandler) throws {
+        exchange = nil
+        onClose = nil
+        let sync = channel.pipeline.syncOperations
+        try sync.addHandler(tunnel)
+        sync.removeHandler(self, promise: nil)
+        if let validator = try? sync.handler(type: NIOHTTPRequestHeadersValidator.self) {
+            sync.removeHandler(validator, promise: nil)
+        }
+        sync.removeHandler(try sync.handler(type: HTTPRequestEncoder.self), promise: nil)
+        sync.removeHandler(try sync.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self), promise: nil)
     }
 
     // MARK: - ChannelInboundHandler

@@ -127,7 +127,11 @@ final class Stack: Sendable {
         var proxies: [Route: ReverseProxy] = [:]
         for route in config.routes.routes {
             guard case .proxy(let upstream) = route.target else { continue }
-            proxies[route] = ReverseProxy(configuration: Stack.proxyConfiguration(upstream), group: group, logger: logger)
+            do {
+                proxies[route] = try ReverseProxy(configuration: Stack.proxyConfiguration(upstream), group: group, logger: logger)
+            } catch {
+                throw StackError(description: "\(upstream.name.hasPrefix("route[") ? upstream.name + ".proxy" : "upstream." + upstream.name): \(error)")
+            }
         }
         self.proxies = Array(proxies.values)
         front.routeRequest = Stack.router(config: config, pools: pools, proxies: proxies, devStatic: mode == .dev ? devStatic : nil)
@@ -219,7 +223,7 @@ final class Stack: Sendable {
     private static func proxyConfiguration(_ upstream: UpstreamConfig) -> ProxyConfiguration {
         var proxy = ProxyConfiguration(servers: upstream.servers.map { server in
             switch server {
-            case .tcp(let host, let port): .tcp(host: host, port: port)
+            case .tcp(let host, let port, let tls): .tcp(host: host, port: port, tls: tls)
             case .unix(let path): .unix(path: path)
             }
         })
@@ -232,6 +236,9 @@ final class Stack: Sendable {
         proxy.host = upstream.host
         proxy.bufferRequest = upstream.bufferRequest
         proxy.temporaryDirectory = NSTemporaryDirectory()
+        proxy.keepaliveTimeout = upstream.keepaliveTimeout
+        proxy.upgradeTimeout = upstream.upgradeTimeout
+        proxy.tls = UpstreamTLS(verify: upstream.tlsVerify, caFile: upstream.tlsCA, serverName: upstream.tlsServerName)
         return proxy
     }
 
@@ -254,7 +261,8 @@ final class Stack: Sendable {
                 options.autoindex = files.autoindex
                 options.followSymlinks = files.followSymlinks
                 options.precompressed = files.precompressed
-                options.types = files.types
+                // The route's own types win over the config's [mime] table.
+                options.types = config.mimeTypes.merging(files.types) { _, route in route }
                 options.fallback = files.fallback.flatMap { pools[$0] }
                 targets[route] = Routing(
                     target: .staticFiles(StaticSite(roots: [files.root], options: options), prefix: route.path),
@@ -292,7 +300,9 @@ final class Stack: Sendable {
     func startPools(onFatal: @escaping @Sendable (String) -> Void) async throws {
         for (name, pool) in pools.sorted(by: { $0.key < $1.key }) {
             if mode == .dev {
-                pool.onReady = { [devStatic] facts in Stack.learnDevStatic(facts, into: devStatic) }
+                pool.onReady = { [devStatic, types = config.mimeTypes] facts in
+                    Stack.learnDevStatic(facts, types: types, into: devStatic)
+                }
                 _ = pool.start()  // dev: a boot error is shown in the browser, not fatal
             } else {
                 pool.onBootFailure = { failure in
@@ -370,12 +380,13 @@ final class Stack: Sendable {
         try? await group.shutdownGracefully()
     }
 
-    private static func learnDevStatic(_ facts: ByteBuffer, into box: NIOLockedValueBox<(prefix: String, site: StaticSite)?>) {
+    private static func learnDevStatic(_ facts: ByteBuffer, types: [String: String], into box: NIOLockedValueBox<(prefix: String, site: StaticSite)?>) {
         guard let facts = ReadyFacts(facts), let url = facts.staticURL, url.hasPrefix("/"), !facts.staticDirs.isEmpty else { return }
         let prefix = url.hasSuffix("/") ? url : url + "/"
         // Dev mode: files change under the developer's hands; look them up every time.
         var options = StaticOptions()
         options.cacheEntries = 0
+        options.types = types
         box.withLockedValue { $0 = (prefix, StaticSite(roots: facts.staticDirs, options: options)) }
     }
 }

@@ -220,11 +220,26 @@ private let app = "[app.mysite]\ndjango = \"mysite.settings\"\n"
             app + "[[route]]\npath = \"/\"\nproxy = \"http://127.0.0.1:9000\"\napp = \"mysite\"",
             "berth.toml: route[0]: set one of static, app, proxy and upstream, not app and proxy"),
         BadConfig(
-            app + "[[route]]\npath = \"/api\"\nproxy = \"https://api:443\"",
-            #"berth.toml: route[0].proxy: https upstreams are not supported; use http://HOST:PORT or unix:PATH, got "https://api:443""#),
+            app + "[[route]]\npath = \"/api\"\nproxy = \"ftp://api:21\"",
+            #"berth.toml: route[0].proxy: must be http://HOST:PORT, https://HOST:PORT or unix:PATH, got "ftp://api:21""#),
         BadConfig(
             app + "[[route]]\npath = \"/api\"\nproxy = \"http://api:9000/v1\"",
-            #"berth.toml: route[0].proxy: must be http://HOST:PORT without a path (the request's path is passed on as is), got "http://api:9000/v1""#),
+            #"berth.toml: route[0].proxy: must be http(s)://HOST:PORT without a path (the request's path is passed on as is), got "http://api:9000/v1""#),
+        BadConfig(
+            app + "[upstream.backend]\nservers = [\"http://127.0.0.1:1\"]\ntls_verify = false",
+            "berth.toml: upstream.backend.tls_verify: only applies to https:// servers"),
+        BadConfig(
+            app + "[upstream.backend]\nservers = [\"https://127.0.0.1:1\"]\ntls_server_name = \"10.0.0.1\"",
+            #"berth.toml: upstream.backend.tls_server_name: must be a DNS name, not an IP address (SNI cannot carry one; leave it out to check the address), got "10.0.0.1""#),
+        BadConfig(
+            app + "[upstream.backend]\nservers = [\"https://127.0.0.1:1\"]\nkeepalive_timeout = 0",
+            "berth.toml: upstream.backend.keepalive_timeout: must be a number of seconds from 0.001 to 86400, got 0"),
+        BadConfig(
+            app + "[mime]\nwebp2 = 3",
+            #"berth.toml: mime.webp2: must be a content type like "image/webp", got 3"#),
+        BadConfig(
+            app + "[mime]\n\"a/b\" = \"text/plain\"",
+            "berth.toml: mime.a/b: must be a file extension like webp"),
         BadConfig(
             app + "[[route]]\npath = \"/api\"\nupstream = \"bakend\"\n[upstream.backend]\nservers = [\"http://127.0.0.1:1\"]",
             #"berth.toml: route[0].upstream: no upstream named "bakend" (did you mean "backend"?)"#),
@@ -233,7 +248,7 @@ private let app = "[app.mysite]\ndjango = \"mysite.settings\"\n"
             "berth.toml: upstream.backend.servers: is required"),
         BadConfig(
             app + "[upstream.backend]\nservers = [\"127.0.0.1:9000\"]",
-            #"berth.toml: upstream.backend.servers[0]: must be http://HOST:PORT or unix:PATH, got "127.0.0.1:9000""#),
+            #"berth.toml: upstream.backend.servers[0]: must be http://HOST:PORT, https://HOST:PORT or unix:PATH, got "127.0.0.1:9000""#),
         BadConfig(
             app + "[[route]]\npath = \"/\"\napp = \"mysite\"\nhost = \"*.*.example.com\"",
             #"berth.toml: route[0].host: must be a host name like "example.com" or "*.example.com" (no port, no other wildcards), got "*.*.example.com""#),

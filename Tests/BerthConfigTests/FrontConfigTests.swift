@@ -67,6 +67,49 @@ import Testing
         #expect(single.servers == [.tcp(host: "127.0.0.1", port: 8001)] && single.maxFails == 1)
     }
 
+    @Test func httpsUpstreamsAndPoolSettings() throws {
+        let config = try parse("""
+            [upstream.secure]
+            servers = ["https://api.example.com", "https://10.0.0.2:8443", "http://10.0.0.3:80"]
+            tls_ca = "tls/ca.pem"
+            tls_server_name = "api.internal"
+            keepalive_timeout = 5
+            upgrade_timeout = 30
+
+            [[route]]
+            path = "/"
+            upstream = "secure"
+
+            [[route]]
+            path = "/one"
+            proxy = "https://[::1]"
+            """)
+        let secure = try #require(config.upstreams.first)
+        #expect(secure.servers == [
+            .tcp(host: "api.example.com", port: 443, tls: true), .tcp(host: "10.0.0.2", port: 8443, tls: true),
+            .tcp(host: "10.0.0.3", port: 80),
+        ])
+        #expect(secure.servers.map(\.description) == ["https://api.example.com:443", "https://10.0.0.2:8443", "http://10.0.0.3:80"])
+        #expect(secure.tlsCA == "/srv/site/tls/ca.pem" && secure.tlsServerName == "api.internal" && secure.tlsVerify)
+        #expect(secure.keepaliveTimeout == 5 && secure.upgradeTimeout == 30)
+        guard case .proxy(let single) = config.routes.routes[1].target else { throw Failure() }
+        #expect(single.servers == [.tcp(host: "::1", port: 443, tls: true)])
+        #expect(single.keepaliveTimeout == 60 && single.upgradeTimeout == 600 && single.tlsVerify && single.tlsCA == nil)
+    }
+
+    @Test func mimeTableIsGlobal() throws {
+        let config = try parse("""
+            [mime]
+            webp2 = "image/webp2"
+            ".TXT" = "text/x-custom"
+
+            [[route]]
+            path = "/"
+            static = "www"
+            """)
+        #expect(config.mimeTypes == ["webp2": "image/webp2", "txt": "text/x-custom"])
+    }
+
     @Test func tlsListenersAndRedirects() throws {
         let config = try parse("""
             [[listen]]

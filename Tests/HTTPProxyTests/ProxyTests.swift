@@ -16,7 +16,7 @@ final class ProxyTests: XCTestCase {
     private func proxy(_ servers: [UpstreamAddress], configure: (inout ProxyConfiguration) -> Void = { _ in }) -> ReverseProxy {
         var configuration = ProxyConfiguration(servers: servers)
         configure(&configuration)
-        return ReverseProxy(configuration: configuration, group: group, logger: Logger(label: "test"))
+        return try! ReverseProxy(configuration: configuration, group: group, logger: Logger(label: "test"))
     }
 
     /// Runs one exchange on the loop, like the front does, sending `body` if given.
@@ -64,6 +64,36 @@ final class ProxyTests: XCTestCase {
             XCTAssertTrue(result.headers.contains { $0.name == "X-Upstream" })
         }
         XCTAssertEqual(upstream.connections.withLockedValue { $0 }, 1, "the keep-alive connection was not reused")
+    }
+
+    func testIdlePooledConnectionIsClosedAfterKeepaliveTimeout() throws {
+        let upstream = try TestUpstream(group: group)
+        let proxy = proxy([.tcp(host: "127.0.0.1", port: upstream.port)]) { $0.keepaliveTimeout = 0.3 }
+        XCTAssertEqual(try send(proxy, appRequest("GET", "/a")).body, "ok /a")
+        XCTAssertEqual(try send(proxy, appRequest("GET", "/b")).body, "ok /b")
+        XCTAssertEqual(upstream.connections.withLockedValue { $0 }, 1, "reused within the timeout")
+        Thread.sleep(forTimeInterval: 0.8)
+        XCTAssertEqual(try send(proxy, appRequest("GET", "/c")).body, "ok /c")
+        XCTAssertEqual(upstream.connections.withLockedValue { $0 }, 2, "the idle connection was not closed")
+    }
+
+    func testUpgradeFieldsCrossOnlyWhenTheFrontCanTunnel() {
+        let request = appRequest("GET", "/ws", headers: [
+            ("Host", "h"), ("Connection", "Upgrade, X-Hop"), ("Upgrade", "websocket, h2c"), ("X-Hop", "1"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="), ("Keep-Alive", "5"),
+        ])
+        let plain = ForwardedHeaders.request(request, host: nil, fallbackHost: "u", framing: .none)
+        XCTAssertFalse(plain.contains(name: "upgrade") || plain.contains(name: "connection") || plain.contains(name: "x-hop"))
+        let upgrading = ForwardedHeaders.request(request, host: nil, fallbackHost: "u", framing: .none, upgrade: ["websocket"])
+        XCTAssertEqual(upgrading["connection"], ["upgrade"])
+        XCTAssertEqual(upgrading["upgrade"], ["websocket"])
+        XCTAssertEqual(upgrading["sec-websocket-key"], ["dGhlIHNhbXBsZSBub25jZQ=="])
+        XCTAssertFalse(upgrading.contains(name: "x-hop") || upgrading.contains(name: "keep-alive"))
+        var response = HTTPHeaders([("Connection", "Upgrade, Keep-Alive"), ("Upgrade", "websocket"), ("Keep-Alive", "5"),
+                                    ("Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")])
+        response.add(name: "Transfer-Encoding", value: "chunked")
+        let fields = ForwardedHeaders.upgradeResponse(response).map { "\($0.name.lowercased()): \($0.value)" }
+        XCTAssertEqual(Set(fields), ["sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "connection: upgrade", "upgrade: websocket"])
     }
 
     func testHostCanBeSet() throws {

@@ -1,0 +1,142 @@
+import AppExchange
+import NIOCore
+import NIOHTTP1
+
+// HTTP/1.1 Upgrade pass-through (RFC 9110 §7.8) for services that can tunnel — the
+// reverse proxy, for WebSocket and the like. The front offers the client's protocols to
+// the service through an `AppUpgradeWriter`; when the service answers 101, the front sends
+// it and its connection becomes one end of a byte tunnel (`TunnelHandler`).
+// The hooks in HTTPConnectionHandler.swift are marked `[upgrade]`. HTTP/2 has no Upgrade
+// (extended CONNECT, RFC 8441, is not supported).
+
+extension HTTPRequestHead {
+    /// Whether the request asks to switch protocols: `Connection: upgrade` and an `Upgrade`
+    /// field. NIO's decoder parses nothing after such a request (what follows may be
+    /// another protocol), so the connection cannot carry another request unless it upgrades.
+    var asksToUpgrade: Bool {
+        headers.contains(name: "upgrade")
+            && headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
+    }
+
+    /// The protocols of `Upgrade` a tunnel may carry: all but `h2c` — berth speaks h2c by
+    /// prior knowledge only, and RFC 9113 §3.1 retired the h2c upgrade.
+    var tunnelProtocols: [String] {
+        headers[canonicalForm: "upgrade"].map(String.init).filter {
+            $0.split(separator: "/").first?.lowercased() != "h2c"
+        }
+    }
+}
+
+extension HTTPConnectionHandler {
+    /// The writer an app service gets: one that can upgrade when the request asks to and
+    /// may (HTTP/1.1, no body, a protocol other than h2c), else the plain bridge.
+    func upgradeWriter(
+        _ bridge: AppResponseBridge, head: HTTPRequestHead, hasBody: Bool, request: ActiveRequest, loop: EventLoop
+    ) -> AppResponseWriter {
+        guard head.version == .http1_1, !hasBody, head.asksToUpgrade else { return bridge }
+        let protocols = head.tunnelProtocols
+        guard !protocols.isEmpty else { return bridge }
+        return UpgradeResponseBridge(bridge: bridge, handler: self, request: request, protocols: protocols, loop: loop)
+    }
+
+    /// The service answered 101: send it, swap the HTTP handlers for a tunnel end and join
+    /// it to the service's.
+    func beginTunnel(
+        _ request: ActiveRequest, headers: [(name: String, value: String)], peer: AppTunnelEnd, deferred: Bool = false
+    ) {
+        guard let context, current === request, !request.responseStarted, context.channel.isActive else {
+            peer.close()
+            return
+        }
+        if !request.requestComplete {
+            // A service that answers inside `open` does so while the decoder is still
+            // handing over the request: its end follows in the same decoding pass, and must
+            // reach the HTTP handlers, not the tunnel. Once, at the end of this tick.
+            guard !deferred else {
+                context.close(promise: nil)
+                return peer.close()
+            }
+            let pending = NIOLoopBound(request, eventLoop: context.eventLoop)
+            return context.eventLoop.execute { [self] in
+                beginTunnel(pending.value, headers: headers, peer: peer, deferred: true)
+            }
+        }
+        var fields = HTTPHeaders(headers.map { ($0.name, $0.value) })
+        for (name, value) in request.responseHeaders { fields.replaceOrAdd(name: name, value: value) }
+        request.responseStarted = true
+        request.responseComplete = true
+        request.status = 101
+        context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: fields))), promise: nil)
+        let tunnel = TunnelHandler()
+        tunnel.onClose = { [weak self, request] _ in
+            request.bytesSent = tunnel.bytesWritten
+            self?.log(request)
+        }
+        do {
+            try context.pipeline.syncOperations.addHandler(tunnel, position: .before(self))
+            try removeHTTPCodec(context)
+        } catch {
+            context.close(promise: nil)
+            peer.close()
+            return
+        }
+        tunnel.join(peer)
+        peer.join(tunnel)
+    }
+
+    /// [codec] The one place that knows which handlers speak HTTP/1.1 on the connection:
+    /// removes them so that bytes pass raw between the socket and the tunnel. The
+    /// connection handler itself stays behind the tunnel, idle, until the connection closes.
+    /// The decoder's removal completes on the next loop tick; bytes the client sent after
+    /// its request head and before the 101 are dropped (`.dropBytes`, as configured in
+    /// `HTTPServer.configurePipeline`) — a WebSocket client waits for the 101.
+    private func removeHTTPCodec(_ context: ChannelHandlerContext) throws {
+        let sync = context.pipeline.syncOperations
+        if let pipelining = try? sync.handler(type: HTTPServerPipelineHandler.self) {
+            sync.removeHandler(pipelining, promise: nil)
+        }
+        if let validator = try? sync.handler(type: NIOHTTPResponseHeadersValidator.self) {
+            sync.removeHandler(validator, promise: nil)
+        }
+        sync.removeHandler(try sync.handler(type: HTTPResponseEncoder.self), promise: nil)
+        sync.removeHandler(try sync.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self), promise: nil)
+    }
+}
+
+/// The HTTP/1.1 front's writer for a request that asks to upgrade: the plain bridge, plus
+/// the switch to a tunnel.
+final class UpgradeResponseBridge: AppUpgradeWriter, @unchecked Sendable {
+    private let bridge: AppResponseBridge
+    private weak var handler: HTTPConnectionHandler?
+    private weak var request: ActiveRequest?
+    private let loop: EventLoop
+    let upgradeProtocols: [String]
+
+    init(bridge: AppResponseBridge, handler: HTTPConnectionHandler, request: ActiveRequest, protocols: [String], loop: EventLoop) {
+        self.bridge = bridge
+        self.handler = handler
+        self.request = request
+        self.upgradeProtocols = protocols
+        self.loop = loop
+    }
+
+    func responseUpgraded(headers: [(name: String, value: String)], tunnel: AppTunnelEnd) {
+        loop.preconditionInEventLoop()
+        guard let handler, let request else {
+            tunnel.close()
+            return
+        }
+        handler.beginTunnel(request, headers: headers, peer: tunnel)
+    }
+
+    func responseHead(status: Int, reason: String, headers: [(name: String, value: String)]) {
+        bridge.responseHead(status: status, reason: reason, headers: headers)
+    }
+    func responseBody(_ chunk: ByteBuffer) { bridge.responseBody(chunk) }
+    func responseEnd() { bridge.responseEnd() }
+    func responseFile(_ file: ResponseFile) { bridge.responseFile(file) }
+    func responseFailed(_ failure: AppFailure, responseStarted: Bool) {
+        bridge.responseFailed(failure, responseStarted: responseStarted)
+    }
+    func requestBodyWritabilityChanged(_ writable: Bool) { bridge.requestBodyWritabilityChanged(writable) }
+}
