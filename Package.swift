@@ -88,6 +88,7 @@ let package = Package(
             name: "HTTPFrontTLS",
             dependencies: [
                 "HTTPFront",
+                "AppExchange",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOTLS", package: "swift-nio"),

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import Container
 import LinuxSystem
 import NIOCore
@@ -101,6 +106,12 @@ final class WorkerChannelHandler: ChannelInboundHandler, RemovableChannelHandler
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // A reset is the worker dying with bytes unread (a signal to the whole process
+        // group, a crash): its end is reported when it is reaped, not as a protocol error.
+        if let error = error as? IOError, error.errnoCode == ECONNRESET || error.errnoCode == EPIPE {
+            context.close(promise: nil)
+            return
+        }
         pool.workerFailed(worker, error: error)
         context.close(promise: nil)
     }

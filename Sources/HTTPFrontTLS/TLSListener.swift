@@ -1,3 +1,4 @@
+import AppExchange
 import HTTPFront
 import NIOCore
 import NIOSSL
@@ -39,6 +40,7 @@ public final class TLSListener: ConnectionSecurity {
     ) throws {
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(NIOSSLServerHandler(context: context))
+        try sync.addHandler(FileRegionReader())  // static files and file_wrapper bodies: no sendfile under TLS
         // A client that connects and never completes the handshake is dropped.
         let timeout = channel.eventLoop.scheduleTask(in: handshakeTimeout) { channel.close(promise: nil) }
         try sync.addHandler(ApplicationProtocolNegotiationHandler(alpnCompleteHandler: { result, channel in

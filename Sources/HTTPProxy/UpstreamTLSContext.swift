@@ -1,3 +1,4 @@
+import AppExchange
 import NIOCore
 import NIOSSL
 import NIOTLS
@@ -49,6 +50,7 @@ struct UpstreamTLSContext: Sendable {
         let name = settings.serverName ?? (isAddress ? nil : host)
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(NIOSSLClientHandler(context: context, serverHostname: name))
+        try sync.addHandler(FileRegionReader())  // a buffered request body (an O_TMPFILE): no sendfile under TLS
         let waiter = HandshakeWaiter(promise: channel.eventLoop.makePromise(), timeout: timeout, name: name ?? host)
         try sync.addHandler(waiter)
         return waiter.promise.futureResult

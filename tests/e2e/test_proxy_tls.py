@@ -116,6 +116,29 @@ proxy = "{server}"
         assert f"[error] proxy: TLS handshake with upstream {server} failed: the certificate is not valid for \"{expected}\"" in line, line
 
 
+def test_buffered_request_bodies_reach_an_https_upstream(start_berth, tmp_path, pki):
+    """`buffer_request`: a body past 1 MiB waits in a temporary file, then goes upstream as a
+    file region — read into the TLS stream, since sendfile cannot encrypt."""
+    upstream, port = start_tls_upstream(start_berth, tmp_path, pki)
+    proxy_dir = tmp_path / "proxy"
+    proxy_dir.mkdir()
+    berth = start_proxy(start_berth, proxy_dir, f"""\
+[upstream.secure]
+servers = ["https://localhost:{port}"]
+tls_ca = "{pki / 'ca.crt'}"
+buffer_request = true
+
+[[route]]
+path = "/"
+upstream = "secure"
+""")
+    for size in [1000, 3 << 20]:
+        body = bytes(i % 251 for i in range(size))
+        r = requests.post(berth.url + "/echo", data=body, timeout=TIMEOUT)
+        assert r.status_code == 200 and r.content == body, (size, r.status_code, berth.stderr[-2000:])
+    assert upstream.proc.poll() is None and berth.proc.poll() is None
+
+
 def test_https_upstream_connections_are_pooled(start_berth, tmp_path, pki):
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(pki / "host.crt", pki / "host.key")

@@ -3,6 +3,7 @@
 connections, https for the app (wsgi.url_scheme), and the HTTP→HTTPS redirect listener."""
 import http.client
 import json
+import os
 import shutil
 import signal
 import socket
@@ -12,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import free_port, write_config
+from conftest import SAMPLES, free_port, write_config
 
 TIMEOUT = 15.0
 
@@ -44,8 +45,8 @@ def pki(tmp_path):
     return pki
 
 
-def start_tls(start_berth, tmp_path, pki, tls_port, server_lines=""):
-    config = write_config(tmp_path, server=server_lines, listen=(
+def start_tls(start_berth, tmp_path, pki, tls_port, server_lines="", routes=""):
+    config = write_config(tmp_path, server=server_lines, routes=routes, listen=(
         f'bind = "127.0.0.1:0"\nredirect_https = {tls_port}',
         f'bind = "127.0.0.1:{tls_port}"\n'
         f'tls_certificate = "{pki / "a.crt"}"\n'
@@ -59,11 +60,11 @@ def tls_berth(start_berth, tmp_path, pki):
     return start_tls_retrying(start_berth, tmp_path, pki)
 
 
-def start_tls_retrying(start_berth, tmp_path, pki, server_lines=""):
+def start_tls_retrying(start_berth, tmp_path, pki, server_lines="", routes=""):
     for attempt in range(5):
         port = free_port()
         try:
-            berth = start_tls(start_berth, tmp_path, pki, port, server_lines)
+            berth = start_tls(start_berth, tmp_path, pki, port, server_lines, routes)
         except AssertionError as error:
             if "Address already in use" in str(error) and attempt < 4:
                 continue
@@ -133,6 +134,44 @@ def test_http2_over_tls_with_curl(tls_berth, pki):
 def test_http2_off_offers_only_http11(start_berth, tmp_path, pki):
     berth = start_tls_retrying(start_berth, tmp_path, pki, server_lines="http2 = false")
     assert peer(pki, berth.tls_port, "a.test", alpn=["h2", "http/1.1"])[2] == "http/1.1"
+
+
+def test_static_files_and_file_wrapper_bodies_over_http11_tls(start_berth, tmp_path, pki):
+    """No sendfile under TLS: file regions (static files, an app's wsgi.file_wrapper) are read
+    into the encrypted stream, whole and in order, on a keep-alive connection."""
+    site = tmp_path / "site"
+    site.mkdir()
+    small = bytes(range(256)) * 4
+    large = os.urandom(3 << 20)
+    (site / "small.bin").write_bytes(small)
+    (site / "large.bin").write_bytes(large)
+    berth = start_tls_retrying(start_berth, tmp_path, pki, routes=f'[[route]]\npath = "/s/"\nstatic = "{site}"\n')
+    context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+    context.set_alpn_protocols(["http/1.1"])
+    conn = http.client.HTTPSConnection("a.test", berth.tls_port, context=context, timeout=TIMEOUT)
+    conn.sock = context.wrap_socket(socket.create_connection(("127.0.0.1", berth.tls_port)), server_hostname="a.test")
+    for _ in range(3):  # the same connection throughout: each response ends where it should
+        conn.request("GET", "/s/small.bin")
+        r = conn.getresponse()
+        assert (r.status, r.read()) == (200, small)
+        conn.request("GET", "/s/large.bin")
+        r = conn.getresponse()
+        assert r.status == 200 and r.read() == large
+        conn.request("GET", "/s/large.bin", headers={"Range": "bytes=1000000-1000099,-10"})
+        r = conn.getresponse()
+        body = r.read()
+        assert r.status == 206 and large[1000000:1000100] in body and large[-10:] in body
+        conn.request("GET", "/file")
+        r = conn.getresponse()
+        assert r.status == 200 and r.read() == (SAMPLES / "hello" / "app.py").read_bytes()
+    conn.close()
+    done = subprocess.run(
+        ["curl", "-sS", "--http1.1", "--cacert", str(pki / "ca.crt"), "--resolve", f"a.test:{berth.tls_port}:127.0.0.1",
+         "--limit-rate", "2M", "-o", str(tmp_path / "got.bin"), f"https://a.test:{berth.tls_port}/s/large.bin"],
+        capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "got.bin").read_bytes() == large, "a slow reader got a different file"
+    assert berth.proc.poll() is None, berth.stderr
 
 
 def test_app_sees_https(tls_berth, pki):
