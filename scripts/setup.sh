@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 
 need_packages=()
 # nginx and openssl: the reverse proxy and TLS end-to-end tests (nginx in front of berth,
-# throwaway certificates made at test time).
-for package in python3-venv curl pkg-config libseccomp-dev libnghttp2-dev nghttp2-client nginx openssl; do
+# throwaway certificates made at test time). python3-dev and gcc: the worker's optional C
+# accelerator (python/berth_worker/_speedups.c), built below.
+for package in python3-venv python3-dev gcc curl pkg-config libseccomp-dev libnghttp2-dev nghttp2-client nginx openssl; do
     dpkg -s "$package" >/dev/null 2>&1 || need_packages+=("$package")
 done
 if [ ${#need_packages[@]} -gt 0 ]; then
@@ -34,3 +35,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
     .venv/bin/pip install -q --disable-pip-version-check -r samples/mysite/requirements.txt -r requirements-dev.txt
     echo "$wanted" > "$stamp"
 fi
+
+# The worker's C accelerator, for .venv's interpreter (skipped without Python.h; rebuilt
+# when the source changed).
+.venv/bin/python scripts/build-speedups.py

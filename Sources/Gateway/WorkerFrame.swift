@@ -111,9 +111,50 @@ public enum PairBlock {
     /// Splits a block into its NUL-terminated strings, decoded as latin-1.
     public static func strings(in buffer: ByteBuffer) -> [String] {
         buffer.readableBytesView.split(separator: 0, omittingEmptySubsequences: false).dropLast().map { bytes in
-            // Latin-1: each byte is the code point of the same value.
-            if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
-            return String(String.UnicodeScalarView(bytes.map { Unicode.Scalar($0) }))
+            bytes.withContiguousStorageIfAvailable { latin1($0) } ?? Array(bytes).withUnsafeBufferPointer { latin1($0) }
         }
+    }
+
+    /// A RESPONSE_START block read in one pass: the status line (three digits, a space, the
+    /// reason), then names and values. nil when it is malformed: no status digits, or a
+    /// name without its value. Bytes after the last NUL are ignored, as in `strings(in:)`.
+    public static func responseHead(in buffer: ByteBuffer) -> (status: Int, reason: String, headers: [(name: String, value: String)])? {
+        buffer.withUnsafeReadableBytes { raw -> (status: Int, reason: String, headers: [(name: String, value: String)])? in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            var status = -1
+            var reason = ""
+            var headers: [(name: String, value: String)] = []
+            var name = ""
+            var field = 0
+            var start = 0
+            for index in bytes.indices where bytes[index] == 0 {
+                let text = UnsafeBufferPointer(rebasing: bytes[start..<index])
+                if field == 0 {
+                    guard text.count >= 3 else { return nil }
+                    status = 0
+                    for digit in text.prefix(3) {
+                        guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(digit) else { return nil }
+                        status = status * 10 + Int(digit - UInt8(ascii: "0"))
+                    }
+                    reason = text.count > 4 ? latin1(UnsafeBufferPointer(rebasing: text[(text.startIndex + 4)...])) : ""
+                    headers.reserveCapacity(8)
+                } else if field % 2 == 1 {
+                    name = latin1(text)
+                } else {
+                    headers.append((name, latin1(text)))
+                }
+                field += 1
+                start = index + 1
+            }
+            guard status >= 0, field % 2 == 1 else { return nil }
+            return (status, reason, headers)
+        }
+    }
+
+    /// Latin-1: each byte is the code point of the same value.
+    @inline(__always)
+    static func latin1(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
+        if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
+        return String(String.UnicodeScalarView(bytes.map { Unicode.Scalar($0) }))
     }
 }

@@ -186,21 +186,12 @@ extension WorkerPool {
         switch frame.kind {
         case .responseStart:
             guard live else { return }
-            let strings = PairBlock.strings(in: frame.payload)
-            guard let statusLine = strings.first, let status = Int(statusLine.prefix(3)), strings.count % 2 == 1 else {
+            guard let head = PairBlock.responseHead(in: frame.payload) else {
                 workerFailed(worker, error: WorkerProtocolError(description: "malformed RESPONSE_START"))
                 return
             }
-            var headers: [(name: String, value: String)] = []
-            headers.reserveCapacity(strings.count / 2)
-            var index = 1
-            while index + 1 < strings.count {
-                headers.append((strings[index], strings[index + 1]))
-                index += 2
-            }
             exchange.responseStarted = true
-            let reason = statusLine.count > 4 ? String(statusLine.dropFirst(4)) : ""
-            exchange.writer.responseHead(status: status, reason: reason, headers: headers)
+            exchange.writer.responseHead(status: head.status, reason: head.reason, headers: head.headers)
         case .responseBody:
             if live { exchange.writer.responseBody(frame.payload) }
         case .responseFile:

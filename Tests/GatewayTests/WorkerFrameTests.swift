@@ -86,4 +86,43 @@ struct WorkerFrameTests {
         #expect(environ["wsgi.url_scheme"] == "http")
         #expect(environ["SCRIPT_NAME"] == "")
     }
+
+    @Test func responseHeadInOnePass() throws {
+        let block = ByteBuffer(bytes: Array("404 Not Found\0Content-Type\0text/plain\0X-E\0".utf8) + [0xE9, 0] as [UInt8])
+        let head = try #require(PairBlock.responseHead(in: block))
+        #expect(head.status == 404)
+        #expect(head.reason == "Not Found")
+        #expect(head.headers.map(\.name) == ["Content-Type", "X-E"])
+        #expect(head.headers.map(\.value) == ["text/plain", "\u{E9}"])
+        #expect(PairBlock.responseHead(in: ByteBuffer(string: "200\0"))?.reason == "")
+        #expect(PairBlock.responseHead(in: ByteBuffer(string: "204 \0"))?.status == 204)
+        for bad in ["", "20\0", "2x0 OK\0", "200 OK\0A\0", "200 OK"] {
+            #expect(PairBlock.responseHead(in: ByteBuffer(string: bad)) == nil, "\(bad)")
+        }
+    }
+
+    /// The direct path (no repeated field) writes what the joining path writes.
+    @Test func environHeadersDirectAndJoinedAgree() {
+        let sets: [[(name: String, value: String)]] = [
+            [], [("Host", "h")], [("content-TYPE", "t"), ("Content-Length", "1"), ("X-A-b", "v")],
+            [("Accept", "a"), ("accept", "b")], [("X_Y", "drop"), ("X-Y", "keep")],
+            [("Cookie", "a=1"), ("COOKIE", "b=2")], [("A", "1"), ("B", "2"), ("a", "3")],
+            (0..<40).map { (name: "X-H\($0)", value: "\($0)") },
+        ]
+        for headers in sets {
+            let request = AppRequest(
+                method: "GET", path: "/", query: "", version: "HTTP/1.1", headers: headers,
+                remoteAddress: "::1", remotePort: 1, serverName: "s", serverPort: 2, scheme: "http",
+                hasBody: false, requestID: "r")
+            var buffer = ByteBuffer()
+            Environ.writeRequestFrame(request, to: &buffer)
+            buffer.moveReaderIndex(forwardBy: WorkerFrame.headerSize)
+            let strings = PairBlock.strings(in: buffer)
+            let written = stride(from: 22, to: strings.count, by: 2).map { "\(strings[$0])=\(strings[$0 + 1])" }
+            let expected = Environ.headerKeys(headers).map { "\($0.0)=\($0.1)" }
+            #expect(written == expected, "\(headers)")
+        }
+        #expect(!Environ.hasRepeatedField([("A-B", "1"), ("A_B", "2"), ("a-c", "3")]))
+        #expect(Environ.hasRepeatedField([("A-B", "1"), ("a-b", "2")]))
+    }
 }

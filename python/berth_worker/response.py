@@ -7,12 +7,13 @@ import stat
 from .environ import FileWrapper
 from .protocol import (HEADER, MAX_PAYLOAD, RESPONSE_START, APP_ERROR, END_FRAME,
                        body_frames, text_frame)
+from .speedups import native
 
 _pack = HEADER.pack
 _FILE_BLOCK = 1 << 16
 
 
-def encode_start(status, headers):
+def encode_start_py(status, headers):
     """Validate status and headers (PEP 3333) and encode a RESPONSE_START frame."""
     if type(status) is not str:
         raise TypeError('status must be str, not %s' % type(status).__name__)
@@ -43,6 +44,18 @@ def encode_start(status, headers):
     if len(payload) > MAX_PAYLOAD:
         raise ValueError('response headers too large')
     return _pack(len(payload), RESPONSE_START, 0, 0) + payload
+
+
+if native is not None:
+    _encode_start_c = native.encode_start
+
+    def encode_start(status, headers):
+        """Validate status and headers (PEP 3333) and encode a RESPONSE_START frame."""
+        # The C version handles valid input; for anything else it returns None and
+        # the Python version raises the error.
+        return _encode_start_c(status, headers) or encode_start_py(status, headers)
+else:
+    encode_start = encode_start_py
 
 
 def _check_bytes(chunk):

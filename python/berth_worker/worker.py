@@ -6,7 +6,7 @@ import sys
 import traceback
 from time import monotonic
 
-from .environ import base_environ
+from .environ import base_environ, request_environ
 from .protocol import (READY, REQUEST, STOP, HAS_BODY, SKIPPED_FRAME, GatewayGone,
                        ProtocolError, frame)
 from .response import Response
@@ -69,9 +69,7 @@ class Worker:
     def handle(self, block, has_body):
         """Run the app for one REQUEST pair block and queue its response."""
         conn = self.conn
-        environ = self.base.copy()
-        it = iter(block.split('\0'))
-        environ.update(zip(it, it))  # the block's trailing NUL leaves one '' out
+        environ = request_environ(self.base, block)
         body = environ['wsgi.input'] = RequestBody(conn, has_body)
         resp = Response(conn, environ.get('REQUEST_METHOD') == 'HEAD')
         try:

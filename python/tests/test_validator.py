@@ -28,7 +28,7 @@ SHAPES = [
      b'first line\n|second\n|\n|last without newline'),
     ('/echo', {'method': 'POST', 'query': 'mode=none', 'body': LINES * 1000}, b''),
     ('/echo', {'method': 'POST', 'query': 'mode=all', 'body': b''}, b''),
-    ('/echo', {'method': 'POST', 'query': 'mode=all', 'body': iter([b'chunked ', b'body'])},
+    ('/echo', {'method': 'POST', 'query': 'mode=all', 'body': (b'chunked ', b'body')},
      b'chunked body'),
     ('/echo', {'method': 'DELETE', 'query': 'mode=all'}, b''),
     ('/echo', {'method': 'OPTIONS', 'query': 'mode=lines'}, b''),

@@ -160,6 +160,10 @@ def router(environ, start_response):
     if path == '/pid':
         start_response('200 OK', TEXT)
         return [str(os.getpid()).encode()]
+    if path == '/speedups':  # which path the worker runs: C or pure Python
+        native = sys.modules['berth_worker.speedups'].native
+        start_response('200 OK', TEXT)
+        return [b'c' if native is not None else b'python']
     return misbehave(environ, start_response, path) or not_found(start_response)
 
 
