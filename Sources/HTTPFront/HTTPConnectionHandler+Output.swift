@@ -31,14 +31,14 @@ extension HTTPConnectionHandler {
         context.flush()
     }
 
-    /// Writes what is gathered and flushes, then runs `done` once it is out (or failed).
-    func flushOutput(_ context: ChannelHandlerContext, then done: @escaping () -> Void) {
+    /// Writes what is gathered and flushes, then closes the connection once it is out.
+    func flushOutputAndClose(_ context: ChannelHandlerContext) {
+        var bytes = ByteBuffer()
         if !outputHandedOver, output.readableBytes > 0 {
             outputHandedOver = true
-            context.writeAndFlush(wrapOutboundOut(.byteBuffer(output))).whenComplete { _ in done() }
-        } else {
-            context.writeAndFlush(wrapOutboundOut(.byteBuffer(ByteBuffer()))).whenComplete { _ in done() }
+            bytes = output
         }
+        context.writeAndFlush(wrapOutboundOut(.byteBuffer(bytes))).whenComplete { _ in context.close(promise: nil) }
     }
 
     /// Writes a response head for `request` and notes how its body is framed.

@@ -133,7 +133,7 @@ extension HTTPConnectionHandler {
             }
             processInput(context)
         } else if request.requestComplete {
-            flushOutput(context) { context.close(promise: nil) }
+            flushOutputAndClose(context)
         } else {
             // The body is still coming: read and drop it (up to a limit and a lingering
             // timeout), then close — closing with unread data would reset the connection

@@ -172,7 +172,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         defer { parsing = false }
         while !inputClosed {
             if current != nil && parser.expectsHead { break }
-            guard var buffer = input else { break }
+            // An empty buffer still yields the end of a request whose body is complete.
+            var buffer = input ?? ByteBuffer()
             input = nil
             let event: HTTP1RequestParser.Event?
             do throws(HTTP1ParseError) {
