@@ -41,6 +41,14 @@ extension HTTPConnectionHandler {
         context.writeAndFlush(wrapOutboundOut(.byteBuffer(bytes))).whenComplete { _ in context.close(promise: nil) }
     }
 
+    /// Writes bytes as they are, after anything gathered (a passed-through connection's
+    /// output, see `passThrough(to:)`).
+    func writeRaw(_ bytes: ByteBuffer, flush: Bool, context: ChannelHandlerContext) {
+        emitOutput(context)
+        context.write(wrapOutboundOut(.byteBuffer(bytes)), promise: nil)
+        if flush { context.flush() }
+    }
+
     /// Writes a response head for `request` and notes how its body is framed.
     func writeResponseHead(
         _ request: ActiveRequest, status: Int, reason: String? = nil, fields: [(name: String, value: String)]
