@@ -114,7 +114,9 @@ enum HTTP1Head {
         else { throw .bad("invalid HTTP version") }
         let major = Int(bytes[5] - 0x30)
         let minor = Int(bytes[7] - 0x30)
-        guard major == 1, minor <= 1 else { throw HTTP1ParseError(status: 505, reason: "HTTP version not supported") }
+        // Another version (the HTTP/2 preface "PRI * HTTP/2.0" included) is a bad request, as
+        // it was with llhttp.
+        guard major == 1, minor <= 1 else { throw .bad("HTTP version not supported") }
         return HTTPVersion(major: major, minor: minor)
     }
 

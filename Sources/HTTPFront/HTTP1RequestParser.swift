@@ -4,7 +4,7 @@ import NIOHTTP1
 /// Why a request could not be parsed, as the status berth answers with (the connection
 /// then closes: its framing can no longer be trusted, RFC 9112 §2.2).
 struct HTTP1ParseError: Error, Equatable, CustomStringConvertible {
-    /// 400, 414, 431, 501 or 505.
+    /// 400, 414, 431 or 501.
     let status: Int
     /// What was wrong, for tests and the error log.
     let reason: String
@@ -23,8 +23,8 @@ struct HTTP1ParseError: Error, Equatable, CustomStringConvertible {
 /// control characters, Content-Length with Transfer-Encoding, repeated or non-numeric
 /// Content-Length, a Transfer-Encoding whose last coding is not chunked, bad chunk framing.
 /// A request line longer than `maxHeaderSize` gets 414, a field block longer than it (or more
-/// than `maxFieldCount` fields) 431, a transfer coding other than chunked 501, an HTTP
-/// version other than 1.0 and 1.1 505.
+/// than `maxFieldCount` fields) 431, a transfer coding other than chunked 501. An HTTP
+/// version other than 1.0 and 1.1 is a 400.
 struct HTTP1RequestParser {
     enum Event {
         /// A request head and how its body is framed (`.none`: no body).
