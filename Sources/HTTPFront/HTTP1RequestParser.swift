@@ -213,8 +213,9 @@ struct HTTP1RequestParser {
                     UnsafeRawBufferPointer(rebasing: bytes[..<end]), maxHeaderSize: maxHeaderSize, maxFieldCount: maxFieldCount)
             }
         }
+        let parsed = try result.get()
         buffer.moveReaderIndex(forwardBy: end + 4)
-        return try result.get()
+        return parsed
     }
 
     /// Limits for a head still arriving: a request line or a field block already too long

@@ -109,7 +109,7 @@ struct HTTP1RequestParserTests {
         #expect(head.uri == "/1")
         guard case .end = try parser.next(&buffer) else { Issue.record("no end"); return }
         #expect(parser.expectsHead)
-        #expect(buffer.readableBytes == 29)
+        #expect(buffer.readableBytes == 28)
     }
 
     static let smuggling: [(String, String)] = [
