@@ -1,7 +1,7 @@
 import NIOCore
 
 /// What a connection is waiting for, and since when: the basis of its timeouts.
-/// Shared by the byte watcher at the pipeline's head and the HTTP handler (same loop).
+/// Kept by the connection's HTTP/1 handler.
 final class ConnectionActivity: @unchecked Sendable {
     enum Phase {
         /// Between requests: keep-alive timeout; a first byte starts the header timeout.
@@ -29,13 +29,11 @@ final class ConnectionActivity: @unchecked Sendable {
     }
 
     private(set) var phase = Phase.idle
-    /// The connection's byte watcher (same loop); weak: the pipeline owns it.
-    weak var watcher: ByteWatcher?
     private var phaseStart = NIODeadline.now()
     private var firstByteAt: NIODeadline?
     private var lastBodyRead = NIODeadline.now()
 
-    /// Raw bytes arrived (called for every read, before HTTP decoding).
+    /// Raw bytes arrived (called for every read, before parsing).
     func noteBytes() {
         if phase == .idle && firstByteAt == nil { firstByteAt = .now() }
     }
@@ -80,41 +78,4 @@ final class ConnectionActivity: @unchecked Sendable {
 
 extension TimeAmount {
     static func fromSeconds(_ value: Double) -> TimeAmount { .nanoseconds(Int64(value * 1e9)) }
-}
-
-/// Sits first in the pipeline and tells the connection's activity that bytes arrived.
-/// It can also answer below the HTTP codec: for a request whose head never completed,
-/// the HTTP handlers have no request to respond to.
-final class ByteWatcher: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
-    let activity: ConnectionActivity
-    private var context: ChannelHandlerContext?
-
-    init(activity: ConnectionActivity) {
-        self.activity = activity
-    }
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
-        activity.watcher = self
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        self.context = nil
-        activity.watcher = nil
-    }
-
-    /// Writes `response` as raw bytes, then closes the connection.
-    func sendRawAndClose(_ response: String) {
-        guard let context else { return }
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: response))).whenComplete { _ in
-            context.close(promise: nil)
-        }
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        activity.noteBytes()
-        context.fireChannelRead(data)
-    }
 }

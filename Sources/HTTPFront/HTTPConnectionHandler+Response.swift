@@ -13,15 +13,15 @@ extension HTTPConnectionHandler {
     ]
 
     func appResponseHead(_ request: ActiveRequest, status: Int, reason: String, headers: [(name: String, value: String)]) {
-        guard let context, current === request, !request.responseStarted else { return }
-        var fields = HTTPHeaders()
-        fields.reserveCapacity(headers.count + 3)
+        guard current === request, !request.responseStarted else { return }
+        var fields: [(name: String, value: String)] = []
+        fields.reserveCapacity(headers.count)
         var hasLength = false
         for (name, value) in headers {
             let lower = name.lowercased()
             if Self.hopByHop.contains(lower) { continue }
             if lower == "content-length" { hasLength = true }
-            fields.add(name: name, value: value)
+            fields.append((name, value))
         }
         let bodyless = status == 204 || status == 304 || (100..<200).contains(status)
         if !hasLength && !bodyless && request.head.version.isBefore11 {
@@ -32,16 +32,15 @@ extension HTTPConnectionHandler {
             // The app answered before the body was read: finish with a lingering close.
             request.keepAlive = false
         }
-        let head = responseHead(request, status: status, reason: reason, headers: fields)
         request.responseStarted = true
         request.status = status
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        writeResponseHead(request, status: status, reason: reason, fields: fields)
     }
 
     func appResponseBody(_ request: ActiveRequest, _ chunk: ByteBuffer) {
         guard let context, current === request, request.responseStarted else { return }
-        request.bytesSent += Int64(chunk.readableBytes)
-        context.write(wrapOutboundOut(.body(.byteBuffer(chunk))), promise: nil)
+        if framing.hasBody { request.bytesSent += Int64(chunk.readableBytes) }
+        writeBody(chunk, context: context)
     }
 
     /// The app's body is a file region (docs/worker-protocol.md, RESPONSE_FILE): sent with
@@ -59,14 +58,14 @@ extension HTTPConnectionHandler {
         request.bytesSent += file.length
         let promise = context.eventLoop.makePromise(of: Void.self)
         promise.futureResult.whenComplete { _ in try? handle.close() }
-        context.write(wrapOutboundOut(.body(.fileRegion(region))), promise: promise)
+        writeBody(region, promise: promise, context: context)
     }
 
     /// Flushes what a batch of app events wrote (the end flushes by itself), and passes
     /// backpressure to the app when the socket is full.
     func appFlush(_ request: ActiveRequest) {
         guard let context, current === request, request.responseStarted, !request.responseComplete else { return }
-        context.flush()
+        flushOutput(context)
         // A write that failed inside the flush (the client left) closed the connection and
         // cancelled the exchange already: pausing it now would stop its worker for good.
         guard current === request, context.channel.isActive else { return }
@@ -109,57 +108,32 @@ extension HTTPConnectionHandler {
 
     // MARK: - Common
 
-    func responseHead(_ request: ActiveRequest, status: Int, reason: String? = nil, headers: HTTPHeaders) -> HTTPResponseHead {
-        var headers = headers
-        headers.add(name: "Date", value: HTTPDate.now())
-        for (name, value) in request.responseHeaders { headers.replaceOrAdd(name: name, value: value) }
-        if !request.keepAlive {
-            headers.replaceOrAdd(name: "Connection", value: "close")
-        } else if request.head.version.isBefore11 {
-            headers.replaceOrAdd(name: "Connection", value: "keep-alive")
-        }
-        return HTTPResponseHead(version: request.head.version, status: Self.status(status, reason: reason ?? ErrorPage.reasonPhrase(status)), headers: headers)
-    }
-
-    /// The status with the app's (or berth's) reason phrase. NIO's named statuses carry
-    /// their own phrases, so a different one needs `.custom` — except for the statuses
-    /// that have no body, which NIO recognises by name.
-    static func status(_ code: Int, reason: String) -> HTTPResponseStatus {
-        let standard = HTTPResponseStatus(statusCode: code)
-        guard !reason.isEmpty, reason != standard.reasonPhrase, code >= 200, standard.mayHaveResponseBody else {
-            return standard
-        }
-        return .custom(code: UInt(code), reasonPhrase: reason)
-    }
-
     /// Writes the end of the response, logs it, and either readies the connection for the
-    /// next request or closes it.
-    ///
-    /// The state is settled before `.end` is written: writing it makes the pipelining
-    /// handler hand over the next buffered request at once, inside that write.
+    /// next request (parsing any that waits) or closes it.
     func finishResponse(_ request: ActiveRequest) {
         guard let context else { return }
         request.responseComplete = true
         log(request)
+        writeBodyEnd()
         defer { if !flushPending { uncork(context) } }
         if !request.requestComplete && !request.hasBody {
             // A bodyless request whose end has not been read yet: `requestEnd` finishes up.
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            flushOutput(context)
             return
         }
-        if request.keepAlive {
+        if request.keepAlive && !quiescing {
             current = nil
             activity.enterIdle()
             resumeReading(context)
             if inReadBurst {
                 // Flushed at channelReadComplete, with any pipelined responses after it.
                 flushPending = true
-                context.write(wrapOutboundOut(.end(nil)), promise: nil)
             } else {
-                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+                flushOutput(context)
             }
+            processInput(context)
         } else if request.requestComplete {
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+            flushOutputAndClose(context)
         } else {
             // The body is still coming: read and drop it (up to a limit and a lingering
             // timeout), then close — closing with unread data would reset the connection
@@ -167,7 +141,7 @@ extension HTTPConnectionHandler {
             discardingBody = true
             discardedBytes = 0
             activity.enterLingering()
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            flushOutput(context)
             resumeReading(context)
         }
     }
@@ -197,18 +171,15 @@ extension HTTPConnectionHandler {
             break
         }
         if !request.requestComplete && request.hasBody { request.keepAlive = false }
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "text/html; charset=utf-8")
-        headers.add(name: "Content-Length", value: String(html.utf8.count))
-        for (name, value) in extraHeaders { headers.add(name: name, value: value) }
+        var fields: [(name: String, value: String)] = [
+            ("Content-Type", "text/html; charset=utf-8"), ("Content-Length", String(html.utf8.count)),
+        ]
+        for (name, value) in extraHeaders { fields.append((name, value)) }
         request.status = status
         request.responseStarted = true
-        context.write(wrapOutboundOut(.head(responseHead(request, status: status, headers: headers))), promise: nil)
-        if request.head.method != .HEAD {
-            var body = context.channel.allocator.buffer(capacity: html.utf8.count)
-            body.writeString(html)
-            request.bytesSent = Int64(body.readableBytes)
-            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        writeResponseHead(request, status: status, fields: fields)
+        if framing.hasBody {
+            writeOutput { request.bytesSent = Int64($0.writeString(html)) }
         }
         finishResponse(request)
     }

@@ -45,15 +45,12 @@ extension HTTPConnectionHandler {
             let html = ErrorPage.html(status: answer.status, reason: ErrorPage.reasonPhrase(answer.status))
             return sendPage(request, status: answer.status, html: html, extraHeaders: answer.headers, context: context)
         }
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(answer.headers.count + 2)
-        for (name, value) in answer.headers { headers.add(name: name, value: value) }
         request.status = answer.status
         request.responseStarted = true
         if request.head.method != .HEAD, answer.sendsFile, !corked {
             corked = setCork(true, context: context)
         }
-        context.write(wrapOutboundOut(.head(responseHead(request, status: answer.status, headers: headers))), promise: nil)
+        writeResponseHead(request, status: answer.status, fields: answer.headers)
         if request.head.method != .HEAD {
             switch answer.body {
             case .none, .errorPage:
@@ -101,10 +98,8 @@ extension HTTPConnectionHandler {
     private static let tcpCork = ChannelOptions.tcpOption(NIOBSDSocket.Option(rawValue: 3))  // TCP_CORK, linux/tcp.h
 
     private func writeBytes(_ text: String, _ request: ActiveRequest, context: ChannelHandlerContext) {
-        var buffer = context.channel.allocator.buffer(capacity: text.utf8.count)
-        buffer.writeString(text)
-        request.bytesSent += Int64(buffer.readableBytes)
-        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        guard framing.hasBody else { return }
+        writeOutput { request.bytesSent += Int64($0.writeString(text)) }
     }
 
     /// Sends a region of `file` with sendfile. The write holds the file until it is done: the
@@ -115,7 +110,7 @@ extension HTTPConnectionHandler {
         request.bytesSent += length
         let promise = context.eventLoop.makePromise(of: Void.self)
         promise.futureResult.whenComplete { _ in withExtendedLifetime(file) {} }
-        context.write(wrapOutboundOut(.body(.fileRegion(region))), promise: promise)
+        writeBody(region, promise: promise, context: context)
     }
 }
 

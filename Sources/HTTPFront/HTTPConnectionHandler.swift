@@ -3,17 +3,39 @@ import NIOCore
 import NIOHTTP1
 import Synchronization
 
-/// Serves one HTTP/1.1 connection: validates each request, routes it, and writes the
-/// response from a static file, an app, or an error. Confined to the channel's loop.
+/// Serves one HTTP/1.1 connection: parses its requests (`HTTP1RequestParser`), validates and
+/// routes each, and writes the response from a static file, an app, or an error as bytes
+/// (`HTTP1ResponseHead`). Requests are served one at a time, in order: a pipelined request
+/// waits, unparsed, in `input` until the one before it has been answered. Confined to the
+/// channel's loop.
 final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = IOData
 
     let configuration: FrontConfiguration
     let activity: ConnectionActivity
     let scheme: String
     private(set) var context: ChannelHandlerContext?
     var current: ActiveRequest?
+    /// Bytes read and not parsed yet: the rest of a request, or requests pipelined behind it.
+    var input: ByteBuffer?
+    var parser: HTTP1RequestParser
+    /// Inside `processInput` (a response finished there must not start it again).
+    private var parsing = false
+    /// After a request that could not be parsed, or once the connection closed: nothing more
+    /// is parsed.
+    private var inputClosed = false
+    /// Reading is off because too many pipelined bytes wait behind the current request.
+    private var pipelinePaused = false
+    /// A graceful stop asked this connection to close after the request in progress.
+    var quiescing = false
+    /// Once set (`passThrough(to:)`), bytes read go here untouched instead of to the parser.
+    private var rawSink: ((ByteBuffer) -> Void)?
+    /// Output bytes not yet handed to the channel (`HTTPConnectionHandler+Output`).
+    var output: ByteBuffer
+    var outputHandedOver = false
+    /// How the response being written frames its body.
+    var framing = HTTP1ResponseHead.Framing(chunked: false, hasBody: true)
     /// After an early response: the rest of the request body is read and dropped, then
     /// the connection closes (a lingering close, so the client sees the response).
     var discardingBody = false
@@ -35,15 +57,22 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private var timer: RepeatedTask?
     private static let requestCounter = Atomic<UInt64>(0)
     private static let idPrefix = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+    /// Pipelined bytes buffered behind an unfinished response before reading pauses.
+    static let maxPipelinedBytes = 64 * 1024
+    /// The head logged for a request that never got one.
+    static let placeholderHead = HTTPRequestHead(version: .http1_1, method: .GET, uri: "-")
 
     init(configuration: FrontConfiguration, activity: ConnectionActivity, scheme: String) {
         self.configuration = configuration
         self.activity = activity
         self.scheme = scheme
+        parser = HTTP1RequestParser(maxHeaderSize: configuration.maxHeaderSize)
+        output = ByteBufferAllocator().buffer(capacity: 0)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        output = context.channel.allocator.buffer(capacity: 2048)
         // Added after a TLS handshake: the channel went active before this handler was here.
         if context.channel.isActive { startTimer(context) }
     }
@@ -63,6 +92,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     func channelInactive(context: ChannelHandlerContext) {
         timer?.cancel()
+        inputClosed = true
+        input = nil
         if let request = current, case .app(let exchange) = request.kind, !request.responseComplete {
             exchange.cancel()
             if request.status == 0 { request.status = 499 }
@@ -73,23 +104,27 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        inReadBurst = true
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            discardingBody = false
-            requestHead(head, context: context)
-        case .body(let chunk):
-            requestBody(chunk, context: context)
-        case .end:
-            requestEnd(context: context)
+        activity.noteBytes()
+        var bytes = unwrapInboundIn(data)
+        if let rawSink {
+            rawSink(bytes)
+            return
         }
+        guard !inputClosed else { return }
+        inReadBurst = true
+        if input == nil || input!.readableBytes == 0 {
+            input = bytes
+        } else {
+            input!.writeBuffer(&bytes)
+        }
+        processInput(context)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
         inReadBurst = false
         if flushPending {
             flushPending = false
-            context.flush()
+            flushOutput(context)
             uncork(context)
         }
         context.fireChannelReadComplete()
@@ -103,24 +138,94 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        guard let parserError = error as? HTTPParserError else {
-            context.close(promise: nil)
-            return
+        context.close(promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else {
+            return context.fireUserInboundEventTriggered(event)
         }
-        // A request that cannot be parsed: answer if nothing is being answered yet, then
-        // close — the stream's framing can no longer be trusted (RFC 9112 §2.2).
-        let status = parserError == .headerOverflow ? 431 : 400
+        // A graceful stop: close now if between requests, else after the current response.
+        quiescing = true
+        if let request = current {
+            if !request.responseStarted { request.keepAlive = false }
+        } else {
+            context.close(promise: nil)
+        }
+    }
+
+    /// Hands the connection's bytes over to `sink` from now on (a protocol switch such as
+    /// an Upgrade): returns the bytes already read past the current request, which the
+    /// sink should take first. Output is then written with `writeRaw`.
+    func passThrough(to sink: @escaping (ByteBuffer) -> Void) -> ByteBuffer? {
+        rawSink = sink
+        inputClosed = true
+        defer { input = nil }
+        return input?.readableBytes == 0 ? nil : input
+    }
+
+    /// Parses and serves what `input` holds, as far as the current request allows: its
+    /// body goes on, but the next request's head waits until this one has been answered.
+    func processInput(_ context: ChannelHandlerContext) {
+        guard !parsing else { return }
+        parsing = true
+        defer { parsing = false }
+        while !inputClosed {
+            if current != nil && parser.expectsHead { break }
+            // An empty buffer still yields the end of a request whose body is complete.
+            var buffer = input ?? ByteBuffer()
+            input = nil
+            let event: HTTP1RequestParser.Event?
+            do throws(HTTP1ParseError) {
+                event = try parser.next(&buffer)
+            } catch {
+                input = buffer
+                requestUnparsable(error, context: context)
+                break
+            }
+            input = buffer.readableBytes == 0 ? nil : buffer
+            guard let event else { break }
+            switch event {
+            case .head(let head, let framing):
+                discardingBody = false
+                requestHead(head, framing: framing, context: context)
+            case .body(let chunk):
+                requestBody(chunk, context: context)
+            case .end:
+                requestEnd(context: context)
+            }
+        }
+        // Bounded buffering of pipelined requests: past the bound, stop reading until the
+        // responses ahead of them are out.
+        let waiting = input?.readableBytes ?? 0
+        if !pipelinePaused && waiting > Self.maxPipelinedBytes {
+            pipelinePaused = true
+            _ = context.channel.setOption(ChannelOptions.autoRead, value: false)
+        } else if pipelinePaused && waiting <= Self.maxPipelinedBytes {
+            pipelinePaused = false
+            if !readingPaused {
+                context.channel.setOption(ChannelOptions.autoRead, value: true).whenSuccess { context.read() }
+            }
+        }
+    }
+
+    /// A request that cannot be parsed: answer if nothing is being answered yet, then close —
+    /// the stream's framing can no longer be trusted (RFC 9112 §2.2).
+    private func requestUnparsable(_ error: HTTP1ParseError, context: ChannelHandlerContext) {
+        inputClosed = true
+        input = nil
         if let request = current, request.responseStarted {
             request.keepAlive = false
             context.close(promise: nil)
             return
         }
-        answerAndClose(status, head: HTTPRequestHead(version: .http1_1, method: .GET, uri: "-"), context: context)
+        answerAndClose(error.status, head: current?.head ?? Self.placeholderHead, context: context)
     }
 
     /// Gives up on the current request (if any): answers `status` and closes the connection
     /// once the answer is out — nothing more of the request will be read.
     private func answerAndClose(_ status: Int, head: HTTPRequestHead, context: ChannelHandlerContext) {
+        inputClosed = true
         if let request = current, case .app(let exchange) = request.kind { exchange.cancel() }
         let request = ActiveRequest(
             head: head, requestID: nextRequestID(), kind: .deferred(.error(status: status, headers: [])),
@@ -139,11 +244,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     // MARK: - Request
 
-    private func requestHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+    private func requestHead(_ head: HTTPRequestHead, framing: HTTP1RequestParser.Framing, context: ChannelHandlerContext) {
         activity.enterRequest()
-        let contentLength = head.headers.first(name: "content-length").flatMap { Int64($0) }
-        let chunked = head.headers.contains(name: "transfer-encoding")
-        let hasBody = chunked || (contentLength ?? 0) > 0
+        var contentLength: Int64?
+        if case .length(let length) = framing { contentLength = length }
+        let hasBody = framing != .none
         let id = nextRequestID()
         requestCount += 1
         // A keep-alive timeout of 0 turns keep-alive off; the connection's last allowed
@@ -224,7 +329,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let writer = upgradeWriter(bridge, head: head, hasBody: hasBody, request: request, loop: context.eventLoop)
         request.kind = .app(service.open(appRequest, writer: writer))
         if hasBody, head.headers.first(name: "expect")?.lowercased() == "100-continue" {
-            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+            writeOutput { HTTP1ResponseHead.writeContinue(into: &$0, version: head.version) }
+            flushOutput(context)
         }
     }
 
@@ -270,7 +376,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         request.requestComplete = true
         if request.responseComplete {
             // The response went out before the (empty) request finished arriving.
-            if request.keepAlive {
+            if request.keepAlive && !quiescing {
                 current = nil
                 activity.enterIdle()
             } else {
@@ -300,22 +406,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         case .slowRequest:
             if let request = current, request.responseStarted {
                 context.close(promise: nil)
-            } else if current == nil {
-                // The head never completed: no request reached the HTTP handlers, so answer
-                // below them.
-                let page = ErrorPage.html(status: 408, reason: "Request Timeout")
-                let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "-")
-                let request = ActiveRequest(
-                    head: head, requestID: nextRequestID(), kind: .deferred(.error(status: 408, headers: [])),
-                    hasBody: false, keepAlive: false)
-                request.status = 408
-                request.bytesSent = Int64(page.utf8.count)
-                log(request)
-                activity.watcher?.sendRawAndClose(
-                    "HTTP/1.1 408 Request Timeout\r\nContent-Type: text/html; charset=utf-8\r\n"
-                        + "Content-Length: \(page.utf8.count)\r\nDate: \(HTTPDate.now())\r\nConnection: close\r\n\r\n\(page)")
             } else {
-                answerAndClose(408, head: current?.head ?? HTTPRequestHead(version: .http1_1, method: .GET, uri: "-"), context: context)
+                // A head that never completed, or a body too slow.
+                answerAndClose(408, head: current?.head ?? Self.placeholderHead, context: context)
             }
         }
     }

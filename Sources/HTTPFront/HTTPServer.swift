@@ -1,6 +1,5 @@
 import NIOConcurrencyHelpers
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 
 #if canImport(Glibc)
@@ -90,20 +89,14 @@ public final class HTTPServer: Sendable {
         }
     }
 
-    /// Sets up one connection's pipeline: byte watcher, HTTP/1.1 codec with pipelining
-    /// assistance and header limits, then the connection handler.
+    /// Sets up one HTTP/1.1 connection's pipeline — the one place it is built: a single
+    /// `HTTPConnectionHandler` that parses requests from the raw bytes itself
+    /// (`HTTP1RequestParser`), serves pipelined requests in order, and writes responses as
+    /// bytes and file regions (docs/front.md, "Performance"). A protocol switch hands the
+    /// bytes over with `HTTPConnectionHandler.passThrough(to:)`.
     public static func configurePipeline(_ channel: Channel, configuration: FrontConfiguration, scheme: String = "http") throws {
-        let activity = ConnectionActivity()
-        let sync = channel.pipeline.syncOperations
-        try sync.addHandler(ByteWatcher(activity: activity))
-        var limits = NIOHTTPDecoderLimitConfiguration()
-        limits.maxHeaderListSize = configuration.maxHeaderSize
-        limits.maxHeaderFieldSize = configuration.maxHeaderSize
-        try sync.configureHTTPServerPipeline(
-            withPipeliningAssistance: true, withErrorHandling: false,
-            withOutboundHeaderValidation: false,
-            withEncoderConfiguration: .init(), withDecoderLimitConfiguration: limits)
-        try sync.addHandler(HTTPConnectionHandler(configuration: configuration, activity: activity, scheme: scheme))
+        try channel.pipeline.syncOperations.addHandler(
+            HTTPConnectionHandler(configuration: configuration, activity: ConnectionActivity(), scheme: scheme))
     }
 
     /// Sets up the protocol a TLS connection agreed on by ALPN: HTTP/2 for "h2" (offered
@@ -170,8 +163,7 @@ final class ConnectionRegistry: Sendable {
         }
     }
 
-    /// Asks each connection, once, to close when it is between requests (NIO's pipelining
-    /// handler takes one quiesce event per connection).
+    /// Asks each connection, once, to close when it is between requests.
     func closeIdle() {
         let fresh = state.withLockedValue { state -> [Channel] in
             let ids = state.channels.keys.filter { !state.quiesced.contains($0) }

@@ -376,6 +376,19 @@ BAD_REQUESTS = {
     "bad_percent_encoding": req("GET", "/%zz"),
     "nul_in_path": req("GET", "/environ%00x"),
     "path_escapes_root": req("GET", "/../../etc/passwd"),
+    # Request smuggling and framing ambiguities (RFC 9112 §6.3, §5.2, §2.2).
+    "te_and_cl": req("POST", "/upload", headers=[("Transfer-Encoding", "chunked"), ("Content-Length", "5")]),
+    "two_content_lengths": req("POST", "/upload", headers=[("Content-Length", "5"), ("Content-Length", "6")]) + b"hello!",
+    "content_length_list": req("POST", "/upload", headers=[("Content-Length", "5, 5")]) + b"hello",
+    "content_length_sign": req("POST", "/upload", headers=[("Content-Length", "+5")]) + b"hello",
+    "te_not_chunked_last": req("POST", "/upload", headers=[("Transfer-Encoding", "chunked, identity")]),
+    "te_in_http10": req("POST", "/upload", host=None, version="HTTP/1.0",
+                        headers=[("Transfer-Encoding", "chunked")]) + b"0\r\n\r\n",
+    "space_before_colon": req("POST", "/upload", headers=[("Content-Length ", "5")]) + b"hello",
+    "obs_fold": req("GET", "/", headers=[("X-A", "1\r\n folded")]),
+    "bare_lf": b"GET / HTTP/1.1\nHost: localhost\n\n",
+    "bare_cr": req("GET", "/", headers=[("X-A", "1\rX-B: 2")]),
+    "chunk_not_followed_by_crlf": req("POST", "/upload", headers=[("Transfer-Encoding", "chunked")]) + b"3\r\nabcX\r\n0\r\n\r\n",
 }
 
 
@@ -405,6 +418,65 @@ def test_strict_parsing_400_and_close(hello, name):
         other.close()
     # ... and so are new ones.
     assert_root_ok(hello)
+
+
+def test_smuggled_request_is_never_served(hello):
+    # CL.TE: a front that took Content-Length would read "0\r\n\r\n" as the body and serve
+    # the GET inside as a second request; a back end that took chunked would see it too.
+    c = conn(hello)
+    try:
+        smuggled = req("GET", "/pid")
+        c.send(req("POST", "/upload", headers=[("Content-Length", str(len(smuggled) + 5)),
+                                               ("Transfer-Encoding", "chunked")]) + b"0\r\n\r\n" + smuggled)
+        r = c.read_response()
+        assert r.status == 400, r
+        assert c.closed_by_peer(), "berth kept the connection open after a 400"
+        assert c.buf == b"", f"a second response followed: {c.buf!r}"
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("data, status", [
+    (req("GET", "/" + "a" * 20000), 414),
+    (req("POST", "/upload", headers=[("Transfer-Encoding", "gzip, chunked")]), 501),
+    (b"GET / HTTP/2.1\r\nHost: localhost\r\n\r\n", 400),
+], ids=["uri_too_long", "unknown_transfer_coding", "http_version"])
+def test_framing_errors_get_their_status_and_close(hello, data, status):
+    c = conn(hello)
+    try:
+        c.send(data)
+        r = c.read_response()
+        assert r.status == status, r
+        assert c.closed_by_peer()
+    finally:
+        c.close()
+    assert_root_ok(hello)
+
+
+def test_empty_lines_between_requests_are_ignored(hello):
+    c = conn(hello)
+    try:
+        c.send(req("POST", "/upload", headers=[("Content-Length", "2")], body=b"hi") + b"\r\n" + req("GET", "/"))
+        assert c.read_response().status == 200
+        r = c.read_response()
+        assert r.status == 200 and r.body == HELLO, r
+    finally:
+        c.close()
+
+
+def test_many_pipelined_requests_in_one_write(hello):
+    # More than the front buffers behind an unfinished response (64 KiB): reading pauses and
+    # resumes, and every request is answered in order.
+    c = conn(hello)
+    try:
+        count = 500  # under max_requests_per_connection (1000); 125 KiB with the padding
+        c.send(b"".join(req("GET", f"/environ?n={i}", headers=[("X-Pad", "p" * 200)]) for i in range(count)))
+        for i in range(count):
+            r = c.read_response()
+            assert r.status == 200, r
+            assert json.loads(r.body)["QUERY_STRING"] == f"n={i}"
+    finally:
+        c.close()
 
 
 def test_http10_without_host_closes_after_response(hello):

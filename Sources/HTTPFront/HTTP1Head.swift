@@ -1,0 +1,180 @@
+import NIOHTTP1
+
+/// Parsing one complete request head (request line and field lines, without the final
+/// empty line) from raw bytes, for `HTTP1RequestParser`.
+enum HTTP1Head {
+    /// Where the head ends (the index of "\r\n\r\n") searching from `start`; nil if not yet.
+    /// A LF without CR before it ends the search at once: `parse` rejects it.
+    static func endOfHead(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
+        var index = start
+        let count = bytes.count
+        while index < count {
+            if bytes[index] == 0x0A {
+                if index == 0 || bytes[index - 1] != 0x0D { return index }
+                if index >= 3 && bytes[index - 2] == 0x0A && bytes[index - 3] == 0x0D { return index - 3 }
+            }
+            index += 1
+        }
+        return nil
+    }
+
+    static func parse(
+        _ bytes: UnsafeRawBufferPointer, maxHeaderSize: Int, maxFieldCount: Int
+    ) throws(HTTP1ParseError) -> (HTTPRequestHead, HTTP1RequestParser.Framing) {
+        // The block ends where a bare LF was found, or at "\r\n\r\n" (excluded): every line
+        // inside must end with CRLF.
+        var lines = LineIterator(bytes: bytes)
+        guard let requestLine = try lines.next() else { throw .bad("empty request") }
+        if requestLine.count > maxHeaderSize { throw HTTP1ParseError(status: 414, reason: "request line too long") }
+        let (method, uri, version) = try parseRequestLine(UnsafeRawBufferPointer(rebasing: bytes[requestLine]))
+        if bytes.count - requestLine.upperBound > maxHeaderSize {
+            throw HTTP1ParseError(status: 431, reason: "header fields too large")
+        }
+        var headers: [(String, String)] = []
+        headers.reserveCapacity(16)
+        var contentLength: Int64?
+        var transferEncoding: String?
+        while let range = try lines.next() {
+            let line = UnsafeRawBufferPointer(rebasing: bytes[range])
+            let (name, value) = try field(line)
+            if headers.count >= maxFieldCount { throw HTTP1ParseError(status: 431, reason: "too many header fields") }
+            let nameText = String(decoding: name, as: UTF8.self)
+            let valueText = String(decoding: value, as: UTF8.self)
+            if name.count == 14 && nameText.utf8.equalsIgnoringCase("content-length") {
+                guard contentLength == nil else { throw .bad("repeated Content-Length") }
+                contentLength = try parseLength(value)
+            } else if name.count == 17 && nameText.utf8.equalsIgnoringCase("transfer-encoding") {
+                transferEncoding = transferEncoding.map { $0 + "," + valueText } ?? valueText
+            }
+            headers.append((nameText, valueText))
+        }
+        var framing = HTTP1RequestParser.Framing.none
+        if let coding = transferEncoding {
+            if contentLength != nil { throw .bad("Content-Length with Transfer-Encoding") }
+            if version == .http1_0 { throw .bad("Transfer-Encoding in an HTTP/1.0 request") }
+            framing = .chunked
+            let codings = coding.split(separator: ",").map { $0.trimmingSpaces().lowercased() }
+            guard codings.last == "chunked" else { throw .bad("Transfer-Encoding does not end with chunked") }
+            if codings.count > 1 {
+                throw HTTP1ParseError(status: codings.dropLast().contains("chunked") ? 400 : 501, reason: "unsupported transfer coding")
+            }
+        } else if let length = contentLength, length > 0 {
+            framing = .length(length)
+        }
+        return (HTTPRequestHead(version: version, method: method, uri: uri, headers: HTTPHeaders(headers)), framing)
+    }
+
+    /// The lines of a head block, each without its CRLF; a LF without CR, or a CR not
+    /// followed by LF, is an error.
+    private struct LineIterator {
+        let bytes: UnsafeRawBufferPointer
+        var position = 0
+
+        mutating func next() throws(HTTP1ParseError) -> Range<Int>? {
+            guard position < bytes.count else { return nil }
+            var index = position
+            while index < bytes.count {
+                let byte = bytes[index]
+                if byte == 0x0D {
+                    guard index + 1 < bytes.count else {
+                        // The block's last line: its CRLF is part of the "\r\n\r\n" cut off.
+                        throw .bad("bare CR")
+                    }
+                    guard bytes[index + 1] == 0x0A else { throw .bad("bare CR") }
+                    defer { position = index + 2 }
+                    return position..<index
+                }
+                if byte == 0x0A { throw .bad("bare LF") }
+                index += 1
+            }
+            defer { position = bytes.count }
+            return position..<bytes.count
+        }
+    }
+
+    private static func parseRequestLine(_ line: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> (HTTPMethod, String, HTTPVersion) {
+        guard let firstSpace = line.firstIndex(of: 0x20) else { throw .bad("malformed request line") }
+        let method = UnsafeRawBufferPointer(rebasing: line[..<firstSpace])
+        guard !method.isEmpty, method.allSatisfy(isTokenByte) else { throw .bad("invalid method") }
+        let rest = line[(firstSpace + 1)...]
+        guard let secondSpace = rest.lastIndex(of: 0x20), secondSpace > firstSpace + 1 else {
+            throw .bad("malformed request line")
+        }
+        let target = UnsafeRawBufferPointer(rebasing: line[(firstSpace + 1)..<secondSpace])
+        // Visible ASCII and obs-text; no spaces, no controls (RFC 9112 §3.2).
+        guard target.allSatisfy({ $0 > 0x20 && $0 != 0x7F }) else { throw .bad("invalid request target") }
+        let version = try parseVersion(UnsafeRawBufferPointer(rebasing: line[(secondSpace + 1)...]))
+        return (methodValue(method), String(decoding: target, as: UTF8.self), version)
+    }
+
+    private static func parseVersion(_ bytes: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> HTTPVersion {
+        // "HTTP/" DIGIT "." DIGIT, case-sensitive (RFC 9112 §2.3).
+        guard bytes.count == 8, bytes[0] == 0x48, bytes[1] == 0x54, bytes[2] == 0x54, bytes[3] == 0x50,
+            bytes[4] == 0x2F, bytes[6] == 0x2E, (0x30...0x39).contains(bytes[5]), (0x30...0x39).contains(bytes[7])
+        else { throw .bad("invalid HTTP version") }
+        let major = Int(bytes[5] - 0x30)
+        let minor = Int(bytes[7] - 0x30)
+        // Another version (the HTTP/2 preface "PRI * HTTP/2.0" included) is a bad request, as
+        // it was with llhttp.
+        guard major == 1, minor <= 1 else { throw .bad("HTTP version not supported") }
+        return HTTPVersion(major: major, minor: minor)
+    }
+
+    private static func methodValue(_ bytes: UnsafeRawBufferPointer) -> HTTPMethod {
+        switch bytes.count {
+        case 3 where bytes[0] == 0x47 && bytes[1] == 0x45 && bytes[2] == 0x54: return .GET
+        case 4 where bytes[0] == 0x48 && bytes[1] == 0x45 && bytes[2] == 0x41 && bytes[3] == 0x44: return .HEAD
+        case 4 where bytes[0] == 0x50 && bytes[1] == 0x4F && bytes[2] == 0x53 && bytes[3] == 0x54: return .POST
+        default: return HTTPMethod(rawValue: String(decoding: bytes, as: UTF8.self))
+        }
+    }
+
+    /// A field line's name and value (value without surrounding whitespace). No whitespace
+    /// before the colon, no obs-fold (a line starting with whitespace), no controls.
+    static func field(_ line: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> (UnsafeRawBufferPointer, UnsafeRawBufferPointer) {
+        guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else {
+            if let first = line.first, first == 0x20 || first == 0x09 { throw .bad("obs-fold") }
+            throw .bad("field line without colon")
+        }
+        let name = UnsafeRawBufferPointer(rebasing: line[..<colon])
+        guard !name.isEmpty else { throw .bad("empty field name") }
+        if name[0] == 0x20 || name[0] == 0x09 { throw .bad("obs-fold") }
+        guard name.allSatisfy(isTokenByte) else { throw .bad("invalid field name") }
+        var start = colon + 1
+        var end = line.count
+        while start < end, line[start] == 0x20 || line[start] == 0x09 { start += 1 }
+        while end > start, line[end - 1] == 0x20 || line[end - 1] == 0x09 { end -= 1 }
+        let value = UnsafeRawBufferPointer(rebasing: line[start..<end])
+        for byte in value where byte < 0x20 && byte != 0x09 || byte == 0x7F { throw .bad("control character in field value") }
+        return (name, value)
+    }
+
+    /// Checks a trailer field line's syntax.
+    static func checkField(_ line: [UInt8]) throws(HTTP1ParseError) {
+        let result = line.withUnsafeBytes { bytes in
+            Result { () throws(HTTP1ParseError) in _ = try field(bytes) }
+        }
+        try result.get()
+    }
+
+    private static func parseLength(_ value: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> Int64 {
+        guard !value.isEmpty, value.count <= 18 else { throw .bad("invalid Content-Length") }
+        var length: Int64 = 0
+        for byte in value {
+            guard (0x30...0x39).contains(byte) else { throw .bad("invalid Content-Length") }
+            length = length * 10 + Int64(byte - 0x30)
+        }
+        return length
+    }
+
+    /// tchar (RFC 9110 §5.6.2).
+    static func isTokenByte(_ byte: UInt8) -> Bool { tokenTable[Int(byte)] }
+
+    private static let tokenTable: [Bool] = (0..<256).map { value in
+        let byte = UInt8(value)
+        switch byte {
+        case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: return true
+        default: return "!#$%&'*+-.^_`|~".utf8.contains(byte)
+        }
+    }
+}

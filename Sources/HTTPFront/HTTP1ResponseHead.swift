@@ -1,0 +1,110 @@
+import NIOCore
+import NIOHTTP1
+
+/// Serialises an HTTP/1.1 response head straight into bytes, with the framing rules NIO's
+/// encoder applied: no Content-Length or Transfer-Encoding on a status without a body
+/// (1xx, 204, 304); an HTTP/1.1 response without Content-Length is chunked; an HTTP/1.0 one
+/// ends with the connection.
+enum HTTP1ResponseHead {
+    struct Framing: Equatable {
+        /// The body (if any is written) goes in chunks, ended by a last chunk.
+        var chunked: Bool
+        /// A body may follow (false for HEAD, 1xx, 204 and 304: body writes are dropped).
+        var hasBody: Bool
+    }
+
+    /// Writes the head for `status` with `fields`, then Date, the route's `overrides`
+    /// (replacing fields of the same name) and the connection's management fields.
+    static func write(
+        into buffer: inout ByteBuffer, version: HTTPVersion, status: Int, reason: String,
+        fields: [(name: String, value: String)], overrides: [(String, String)] = [],
+        keepAlive: Bool, isHead: Bool, date: String
+    ) -> Framing {
+        let statusHasBody = !(100..<200).contains(status) && status != 204 && status != 304
+        var hasLength = false
+        if statusHasBody {
+            for field in fields where isNamed(field.name, "content-length") {
+                hasLength = !overridden(field.name, overrides)
+                if hasLength { break }
+            }
+            if !hasLength { hasLength = overrides.contains { isNamed($0.0, "content-length") } }
+        }
+        let chunked = statusHasBody && !hasLength && !version.isBefore11
+
+        buffer.writeStaticString(version.isBefore11 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        writeStatus(status, into: &buffer)
+        buffer.writeInteger(UInt8(ascii: " "))
+        buffer.writeString(reason)
+        buffer.writeStaticString("\r\n")
+        for (name, value) in fields {
+            if !overrides.isEmpty && overridden(name, overrides) { continue }
+            if isFraming(name) && (!statusHasBody || isNamed(name, "transfer-encoding")) { continue }
+            writeField(name, value, into: &buffer)
+        }
+        buffer.writeStaticString("Date: ")
+        buffer.writeString(date)
+        buffer.writeStaticString("\r\n")
+        for (name, value) in overrides {
+            if isFraming(name) && (!statusHasBody || isNamed(name, "transfer-encoding")) { continue }
+            writeField(name, value, into: &buffer)
+        }
+        if !keepAlive {
+            buffer.writeStaticString("Connection: close\r\n")
+        } else if version.isBefore11 {
+            buffer.writeStaticString("Connection: keep-alive\r\n")
+        }
+        if chunked { buffer.writeStaticString("transfer-encoding: chunked\r\n") }
+        buffer.writeStaticString("\r\n")
+        return Framing(chunked: chunked && !isHead, hasBody: statusHasBody && !isHead)
+    }
+
+    /// The reason phrase to send: the app's (or berth's) own, except where NIO's encoder used
+    /// the standard one (no reason given, or a status without a body).
+    static func reason(_ code: Int, _ reason: String?) -> String {
+        let standard = HTTPResponseStatus(statusCode: code)
+        guard let reason, !reason.isEmpty, code >= 200, standard.mayHaveResponseBody else {
+            return standard.reasonPhrase
+        }
+        return reason
+    }
+
+    /// An interim `100 Continue`.
+    static func writeContinue(into buffer: inout ByteBuffer, version: HTTPVersion) {
+        buffer.writeStaticString(version.isBefore11 ? "HTTP/1.0 100 Continue\r\n\r\n" : "HTTP/1.1 100 Continue\r\n\r\n")
+    }
+
+    /// A chunk's size line (RFC 9112 §7.1).
+    static func writeChunkStart(_ size: Int, into buffer: inout ByteBuffer) {
+        buffer.writeString(String(size, radix: 16))
+        buffer.writeStaticString("\r\n")
+    }
+
+    private static func writeStatus(_ status: Int, into buffer: inout ByteBuffer) {
+        guard (100...999).contains(status) else {
+            buffer.writeString(String(status))
+            return
+        }
+        buffer.writeInteger(UInt8(0x30 + status / 100))
+        buffer.writeInteger(UInt8(0x30 + status / 10 % 10))
+        buffer.writeInteger(UInt8(0x30 + status % 10))
+    }
+
+    private static func writeField(_ name: String, _ value: String, into buffer: inout ByteBuffer) {
+        buffer.writeString(name)
+        buffer.writeStaticString(": ")
+        buffer.writeString(value)
+        buffer.writeStaticString("\r\n")
+    }
+
+    private static func isFraming(_ name: String) -> Bool {
+        isNamed(name, "content-length") || isNamed(name, "transfer-encoding")
+    }
+
+    private static func overridden(_ name: String, _ overrides: [(String, String)]) -> Bool {
+        overrides.contains { $0.0.utf8.count == name.utf8.count && $0.0.lowercased() == name.lowercased() }
+    }
+
+    private static func isNamed(_ name: String, _ lower: StaticString) -> Bool {
+        name.utf8.equalsIgnoringCase(lower)
+    }
+}
