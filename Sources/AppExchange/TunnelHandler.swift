@@ -59,14 +59,21 @@ public final class TunnelHandler: ChannelInboundHandler, RemovableChannelHandler
         lastActivity = .now()
         guard let peer else { return held.append(bytes) }
         peer.write(bytes)
-        // Reads handed over by a departing handler (the bytes an HTTP decoder held after
-        // the 101) come without a channelReadComplete: flush them at the end of this tick.
+        // Bytes handed over by the HTTP handler (`receiveEarlier`: what it had read past
+        // the request) come without a channelReadComplete: flush them at the end of this tick.
         if !flushQueued {
             flushQueued = true
             context.eventLoop.execute { [self] in
                 if flushQueued { flushPeer() }
             }
         }
+    }
+
+    /// Bytes the connection read before this end was added (what followed the request that
+    /// switched protocols, held by the HTTP handler): passed on as if just read.
+    public func receiveEarlier(_ bytes: ByteBuffer) {
+        guard let context, bytes.readableBytes > 0 else { return }
+        channelRead(context: context, data: NIOAny(bytes))
     }
 
     public func channelReadComplete(context: ChannelHandlerContext) {

@@ -11,8 +11,8 @@ import NIOHTTP1
 
 extension HTTPRequestHead {
     /// Whether the request asks to switch protocols: `Connection: upgrade` and an `Upgrade`
-    /// field. NIO's decoder parses nothing after such a request (what follows may be
-    /// another protocol), so the connection cannot carry another request unless it upgrades.
+    /// field. What follows such a request may be another protocol, so the connection carries
+    /// no further request: it upgrades, or closes after the answer.
     var asksToUpgrade: Bool {
         headers.contains(name: "upgrade")
             && headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
@@ -39,7 +39,7 @@ extension HTTPConnectionHandler {
         return UpgradeResponseBridge(bridge: bridge, handler: self, request: request, protocols: protocols, loop: loop)
     }
 
-    /// The service answered 101: send it, swap the HTTP handlers for a tunnel end and join
+    /// The service answered 101: send it, put a tunnel end in front of this handler and join
     /// it to the service's.
     func beginTunnel(
         _ request: ActiveRequest, headers: [(name: String, value: String)], peer: AppTunnelEnd, deferred: Bool = false
@@ -49,9 +49,9 @@ extension HTTPConnectionHandler {
             return
         }
         if !request.requestComplete {
-            // A service that answers inside `open` does so while the decoder is still
-            // handing over the request: its end follows in the same decoding pass, and must
-            // reach the HTTP handlers, not the tunnel. Once, at the end of this tick.
+            // A service that answers inside `open` does so while the parser is still
+            // handing over the request: its end follows in the same parsing pass, and must
+            // reach this handler, not the tunnel. Once, at the end of this tick.
             guard !deferred else {
                 context.close(promise: nil)
                 return peer.close()
@@ -61,45 +61,36 @@ extension HTTPConnectionHandler {
                 beginTunnel(pending.value, headers: headers, peer: peer, deferred: true)
             }
         }
-        var fields = HTTPHeaders(headers.map { ($0.name, $0.value) })
-        for (name, value) in request.responseHeaders { fields.replaceOrAdd(name: name, value: value) }
         request.responseStarted = true
         request.responseComplete = true
         request.status = 101
-        context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: fields))), promise: nil)
+        // The service's Connection and Upgrade fields go out as they are: no keep-alive or
+        // close field of the front's own (keepAlive: true adds none on HTTP/1.1).
+        writeOutput { buffer in
+            _ = HTTP1ResponseHead.write(
+                into: &buffer, version: .http1_1, status: 101, reason: "Switching Protocols", fields: headers,
+                overrides: request.responseHeaders, keepAlive: true, isHead: false, date: HTTPDate.now())
+        }
+        flushOutput(context)
         let tunnel = TunnelHandler()
         tunnel.onClose = { [weak self, request] _ in
             request.bytesSent = tunnel.bytesWritten
             self?.log(request)
         }
+        // The tunnel end goes in front of this handler: bytes read from now on reach it and
+        // its writes go straight to the socket. This handler stays behind it, idle, until the
+        // connection closes; the bytes it had read past the request are the tunnel's first.
         do {
             try context.pipeline.syncOperations.addHandler(tunnel, position: .before(self))
-            try removeHTTPCodec(context)
         } catch {
             context.close(promise: nil)
             peer.close()
             return
         }
+        let early = passThrough { [weak tunnel] bytes in tunnel?.receiveEarlier(bytes) }
         tunnel.join(peer)
         peer.join(tunnel)
-    }
-
-    /// [codec] The one place that knows which handlers speak HTTP/1.1 on the connection:
-    /// removes them so that bytes pass raw between the socket and the tunnel. The
-    /// connection handler itself stays behind the tunnel, idle, until the connection closes.
-    /// The decoder's removal completes on the next loop tick; bytes the client sent after
-    /// its request head and before the 101 are dropped (`.dropBytes`, as configured in
-    /// `HTTPServer.configurePipeline`) — a WebSocket client waits for the 101.
-    private func removeHTTPCodec(_ context: ChannelHandlerContext) throws {
-        let sync = context.pipeline.syncOperations
-        if let pipelining = try? sync.handler(type: HTTPServerPipelineHandler.self) {
-            sync.removeHandler(pipelining, promise: nil)
-        }
-        if let validator = try? sync.handler(type: NIOHTTPResponseHeadersValidator.self) {
-            sync.removeHandler(validator, promise: nil)
-        }
-        sync.removeHandler(try sync.handler(type: HTTPResponseEncoder.self), promise: nil)
-        sync.removeHandler(try sync.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self), promise: nil)
+        if let early { tunnel.receiveEarlier(early) }
     }
 }
 
