@@ -90,7 +90,8 @@ extension HTTPConnectionHandler {
         let early = passThrough { [weak tunnel] bytes in tunnel?.receiveEarlier(bytes) }
         tunnel.join(peer)
         peer.join(tunnel)
-        if let early { tunnel.receiveEarlier(early) }
+        // On the next tick: the service's end is still leaving its own HTTP handlers.
+        if let early { context.eventLoop.assumeIsolated().execute { tunnel.receiveEarlier(early) } }
     }
 }
 

@@ -192,6 +192,36 @@ def test_half_close_and_large_transfer_with_backpressure(start_berth, tmp_path):
         upstream.close()
 
 
+def test_bytes_sent_with_the_upgrade_request_reach_the_upstream(start_berth, tmp_path):
+    """A client that does not wait for the 101: what it sent in the same write as its
+    request is held by the front and is the first thing through the tunnel."""
+    def serve(conn, rest):
+        conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: raw-test\r\n\r\n")
+        while b"\n" not in rest:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+        conn.sendall(b"upstream got: " + rest)
+
+    upstream = RawUpstream(serve)
+    try:
+        berth = start_proxy(start_berth, tmp_path, f'[[route]]\npath = "/"\nproxy = "http://127.0.0.1:{upstream.port}"\n')
+        with socket.create_connection((berth.host, berth.port), timeout=TIMEOUT) as client:
+            client.sendall(upgrade_request("/early") + b"early bytes\n")
+            head, rest = read_head(client)
+            assert head.startswith("HTTP/1.1 101 "), head
+            while not rest.endswith(b"\n"):
+                chunk = client.recv(65536)
+                assert chunk, rest
+                rest += chunk
+            assert rest == b"upstream got: early bytes\n"
+        open("/tmp/early-stderr.txt", "w").write(berth.stderr)
+        assert not upstream.errors, upstream.errors
+    finally:
+        upstream.close()
+
+
 def test_idle_tunnel_is_closed_after_upgrade_timeout(start_berth, tmp_path):
     def serve(conn, rest):
         conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: raw-test\r\n\r\n")
