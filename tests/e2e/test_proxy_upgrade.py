@@ -216,7 +216,6 @@ def test_bytes_sent_with_the_upgrade_request_reach_the_upstream(start_berth, tmp
                 assert chunk, rest
                 rest += chunk
             assert rest == b"upstream got: early bytes\n"
-        open("/tmp/early-stderr.txt", "w").write(berth.stderr)
         assert not upstream.errors, upstream.errors
     finally:
         upstream.close()
