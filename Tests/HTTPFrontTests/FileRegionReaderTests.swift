@@ -7,6 +7,9 @@ import Testing
 /// FileRegionReader, the handler under TLS: file regions leave as bytes read from the file,
 /// in order with the writes around them, only while the channel is writable.
 @Suite struct FileRegionReaderTests {
+    /// Set by a promise's callback; the embedded loop runs callbacks on the test's thread.
+    private final class Flag: @unchecked Sendable { var value = false }
+
     private static func file(_ bytes: [UInt8]) throws -> (NIOFileHandle, URL) {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("berth-region-\(UUID().uuidString)")
         try Data(bytes).write(to: url)
@@ -25,9 +28,9 @@ import Testing
         defer { try? handle.close(); try? FileManager.default.removeItem(at: url) }
         let channel = EmbeddedChannel(handler: FileRegionReader())
         let region = FileRegion(fileHandle: handle, readerIndex: 1000, endIndex: content.count - 1000)
-        var written = false
+        let written = Flag()
         let promise = channel.eventLoop.makePromise(of: Void.self)
-        promise.futureResult.whenSuccess { written = true }
+        promise.futureResult.whenSuccess { written.value = true }
 
         channel.isWritable = false
         channel.write(IOData.byteBuffer(ByteBuffer(string: "head|")), promise: nil)
@@ -36,14 +39,14 @@ import Testing
         channel.flush()
         // Bytes ahead of the region pass; the region waits for the channel to take more.
         #expect(try Self.drain(channel) == Array("head|".utf8))
-        #expect(!written)
+        #expect(!written.value)
 
         channel.isWritable = true
         channel.pipeline.fireChannelWritabilityChanged()
         channel.embeddedEventLoop.run()
         let rest = try Self.drain(channel)
         #expect(rest == Array(content[1000..<(content.count - 1000)]) + Array("|tail".utf8))
-        #expect(written)
+        #expect(written.value)
         _ = try channel.finish()
     }
 
@@ -53,13 +56,13 @@ import Testing
         let channel = EmbeddedChannel(handler: FileRegionReader())
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         let promise = channel.eventLoop.makePromise(of: Void.self)
-        var failed = false
-        promise.futureResult.whenFailure { _ in failed = true }
+        let failed = Flag()
+        promise.futureResult.whenFailure { _ in failed.value = true }
         channel.writeAndFlush(IOData.fileRegion(FileRegion(fileHandle: handle, readerIndex: 0, endIndex: 10)), promise: promise)
         channel.embeddedEventLoop.run()
         // The three bytes there were leave; the pread past the end fails the response.
         #expect(try Self.drain(channel) == [1, 2, 3])
-        #expect(failed)
+        #expect(failed.value)
         #expect(!channel.isActive)
     }
 }
