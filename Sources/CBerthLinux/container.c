@@ -131,15 +131,40 @@ static void drop_capabilities(int error_fd) {
     if (syscall(SYS_capset, &header, data) != 0) fail(error_fd, "capset", NULL);
 }
 
-// Closes every descriptor above 2 except `keep_a` and `keep_b`.
-static void close_other_fds(int keep_a, int keep_b, int error_fd) {
-    int low = keep_a < keep_b ? keep_a : keep_b;
-    int high = keep_a < keep_b ? keep_b : keep_a;
-    unsigned int ranges[3][2] = {{3, (unsigned)low - 1}, {(unsigned)low + 1, (unsigned)high - 1}, {(unsigned)high + 1, ~0U}};
-    for (int i = 0; i < 3; i++) {
-        if (ranges[i][0] > ranges[i][1] || (i == 0 && low <= 3)) continue;
-        if (syscall(SYS_close_range, ranges[i][0], ranges[i][1], 0) != 0) fail(error_fd, "close_range", NULL);
+// Closes every descriptor above 2 except the `count` in `keep` (negative ones ignored).
+static void close_other_fds(const int *keep, int count, int error_fd) {
+    int sorted[4];
+    int n = 0;
+    for (int i = 0; i < count && n < 4; i++) {
+        if (keep[i] <= 2) continue;
+        int j = n;
+        while (j > 0 && sorted[j - 1] > keep[i]) { sorted[j] = sorted[j - 1]; j--; }
+        sorted[j] = keep[i];
+        n++;
     }
+    unsigned int from = 3;
+    for (int i = 0; i < n; i++) {
+        if ((unsigned)sorted[i] > from && syscall(SYS_close_range, from, (unsigned)sorted[i] - 1, 0) != 0)
+            fail(error_fd, "close_range", NULL);
+        if ((unsigned)sorted[i] + 1 > from) from = (unsigned)sorted[i] + 1;
+    }
+    if (syscall(SYS_close_range, from, ~0U, 0) != 0) fail(error_fd, "close_range", NULL);
+}
+
+// Replaces this process (pid 1, a fork of berth holding a copy of all its mappings) with
+// berth-init, which runs the same loop as init_loop in a few pages. Returns only if the exec
+// failed: init_loop then does the work here.
+static void exec_small_init(int init_fd, pid_t worker, int outlives_main) {
+    if (init_fd < 0) return;
+    char pid_text[16];
+    int length = 0;
+    char digits[16];
+    for (unsigned value = (unsigned)worker; length == 0 || value > 0; value /= 10) digits[length++] = (char)('0' + value % 10);
+    for (int i = 0; i < length; i++) pid_text[i] = digits[length - 1 - i];
+    pid_text[length] = 0;
+    char *argv[] = {"berth-init", pid_text, outlives_main ? "1" : "0", NULL};
+    char *envp[] = {NULL};
+    syscall(SYS_execveat, init_fd, "", argv, envp, AT_EMPTY_PATH);
 }
 
 // pid 1 of the container: it reaps every orphan (zombies would otherwise pile up against
@@ -226,7 +251,8 @@ __attribute__((noreturn)) static void child_main(const struct berth_container_pl
     } else if (fcntl(plan->target_fd, F_SETFD, 0) != 0) {
         fail(error_fd, "fcntl", NULL);
     }
-    close_other_fds(plan->target_fd, error_fd, error_fd);
+    int keep[] = {plan->target_fd, error_fd, plan->init_fd};
+    close_other_fds(keep, 3, error_fd);
 
     // A raw clone, not fork(): glibc's fork runs atfork handlers, which may allocate.
     pid_t worker = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
@@ -234,6 +260,7 @@ __attribute__((noreturn)) static void child_main(const struct berth_container_pl
     if (worker > 0) {
         close(plan->target_fd);
         close(error_fd);
+        exec_small_init(plan->init_fd, worker, plan->init_outlives_main);
         init_loop(worker, plan->init_outlives_main);
     }
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) fail(error_fd, "pdeathsig", NULL);

@@ -94,12 +94,12 @@ def ensure_berth_venv():
 
 
 def build_berth():
-    log("berth: swift build -c release (shares .build; SwiftPM locks it)")
-    r = subprocess.run(["swift", "build", "-c", "release"], cwd=REPO,
+    log("berth: make release (swift build -c release and berth-init; shares .build; SwiftPM locks it)")
+    r = subprocess.run(["make", "-s", "release"], cwd=REPO,
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if r.returncode != 0:
         sys.stderr.write(r.stdout[-4000:])
-        sys.exit("bench: swift build -c release failed (fix the build, or pass --skip-build "
+        sys.exit("bench: make release failed (fix the build, or pass --skip-build "
                  "to measure the existing .build/release/berth)")
     if not os.path.exists(BERTH_BIN):
         sys.exit(f"bench: {BERTH_BIN} missing after the build")

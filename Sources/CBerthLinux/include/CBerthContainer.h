@@ -73,6 +73,8 @@ struct berth_container_plan {
     int rlimit_count;
     const void *seccomp_filter;   ///< struct sock_filter array, or NULL
     unsigned short seccomp_length;
+    int init_fd;                  ///< O_PATH descriptor of berth-init, exec'd as pid 1 once
+                                  ///< the worker is forked; -1: pid 1 stays this fork of berth
     int init_outlives_main;       ///< non-zero: init exits when its last child does, not
                                   ///< with the process it exec'd (a preload zygote, whose
                                   ///< forked workers live on in the container)
