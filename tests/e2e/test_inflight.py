@@ -89,8 +89,10 @@ def test_a_slow_request_does_not_hold_fast_ones_behind_it(batched):
 
 def test_reclaimed_requests_are_logged_and_served_elsewhere(batched):
     """Force requests behind a slow one: one worker only takes requests while its head is
-    young, so send the burst right after the slow request starts."""
-    for _ in range(10):
+    young, so send the burst right after the slow request starts. An idle worker is chosen
+    before a busy one, so only a burst that outruns the other worker lands behind the slow
+    request: under load that takes more tries (each about 0.5 s)."""
+    for _ in range(30):
         with concurrent.futures.ThreadPoolExecutor(30) as ex:
             slow = ex.submit(requests.get, batched.url + "/sleep?s=0.5", timeout=TIMEOUT)
             fast = [ex.submit(requests.get, batched.url + "/pid", timeout=TIMEOUT) for _ in range(29)]
