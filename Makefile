@@ -22,9 +22,13 @@ build:
 	$(SWIFT) build --build-tests
 	$(CC) $(INIT_CFLAGS) -o .build/debug/berth-init support/berth-init.c
 
-## release: optimized build, for load and benchmarks
+## release: optimized build, for load and benchmarks. The Swift runtime and Foundation are
+## linked in statically (only what berth uses is kept: ~5 MiB less RSS, no PLT hop per
+## retain/release), and the runtime exclusivity checks are compiled out of every module
+## (NIO's included); debug builds, which every test runs, keep them.
+RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -enforce-exclusivity=unchecked
 release:
-	$(SWIFT) build -c release
+	$(SWIFT) build $(RELEASE_FLAGS)
 	$(CC) $(INIT_CFLAGS) -o .build/release/berth-init support/berth-init.c
 
 ## run: serve samples/mysite through the whole stack on $(BIND) (serve mode, conf/berth.toml)
