@@ -80,9 +80,10 @@ public struct Route: Sendable, Hashable {
         case .exact:
             return requestPath == path
         case .prefix:
-            if path.hasSuffix("/") { return requestPath.hasPrefix(path) }
-            // Without building `path + "/"`: this runs for every request.
+            // Bytes, as nginx compares them (String's hasPrefix compares Characters); and
+            // without building `path + "/"`: this runs for every request.
             guard requestPath.utf8.starts(with: path.utf8) else { return false }
+            if path.utf8.last == UInt8(ascii: "/") { return true }
             let rest = requestPath.utf8.dropFirst(path.utf8.count)
             return rest.isEmpty || rest.first == UInt8(ascii: "/")
         }
@@ -110,14 +111,14 @@ public struct RouteTable: Sendable, Hashable {
 
     public init(_ routes: [Route] = []) {
         self.routes = routes
-        defaultServer = PathTable(routes.filter(\.hosts.isEmpty))
-        var byHost: [String: [Route]] = [:]
-        for route in routes {
-            for host in route.hosts { byHost[host, default: []].append(route) }
+        defaultServer = PathTable(routes, routes.indices.filter { routes[$0].hosts.isEmpty })
+        var byHost: [String: [Int]] = [:]
+        for (index, route) in routes.enumerated() {
+            for host in route.hosts { byHost[host, default: []].append(index) }
         }
-        exactHosts = byHost.filter { !$0.key.hasPrefix("*.") }.mapValues(PathTable.init)
+        exactHosts = byHost.filter { !$0.key.hasPrefix("*.") }.mapValues { PathTable(routes, $0) }
         wildcardHosts = byHost.filter { $0.key.hasPrefix("*.") }
-            .map { (suffix: String($0.key.dropFirst()), table: PathTable($0.value)) }
+            .map { (suffix: String($0.key.dropFirst()), table: PathTable(routes, $0.value)) }
             .sorted { $0.suffix.count > $1.suffix.count }
     }
 
@@ -125,6 +126,11 @@ public struct RouteTable: Sendable, Hashable {
     /// server) and `path` (percent-decoded, without the query), or nil when none matches
     /// and the request gets 404.
     public func match(host: String? = nil, path: String) -> Route? {
+        matchIndex(host: host, path: path).map { routes[$0] }
+    }
+
+    /// `match`, as the route's index in `routes` (what a router keeps its per-route state by).
+    public func matchIndex(host: String? = nil, path: String) -> Int? {
         guard let host, !exactHosts.isEmpty || !wildcardHosts.isEmpty else { return defaultServer.match(path) }
         let name = Self.normalizedHost(host)
         if let table = exactHosts[name] { return table.match(path) }
@@ -152,27 +158,29 @@ public struct RouteTable: Sendable, Hashable {
     public func hash(into hasher: inout Hasher) { hasher.combine(routes) }
 }
 
-/// One server's routes by path: exact paths, then prefixes longest first.
+/// One server's routes by path: exact paths, then prefixes longest first. Routes are kept
+/// by their index in the config's list.
 private struct PathTable: Sendable {
-    let exact: [String: Route]
+    let routes: [Route]
+    let exact: [String: Int]
     /// Prefix routes, longest path first; equal lengths keep declaration order.
-    let prefixes: [Route]
+    let prefixes: [Int]
 
-    init(_ routes: [Route]) {
-        var exact: [String: Route] = [:]
-        for route in routes where route.match == .exact && exact[route.path] == nil {
-            exact[route.path] = route
+    init(_ routes: [Route], _ indices: [Int]) {
+        self.routes = routes
+        var exact: [String: Int] = [:]
+        for index in indices where routes[index].match == .exact && exact[routes[index].path] == nil {
+            exact[routes[index].path] = index
         }
         self.exact = exact
-        self.prefixes = routes.enumerated()
-            .filter { $0.element.match == .prefix }
-            .sorted { ($0.element.path.count, -$0.offset) > ($1.element.path.count, -$1.offset) }
-            .map(\.element)
+        self.prefixes = indices
+            .filter { routes[$0].match == .prefix }
+            .sorted { (routes[$0].path.count, -$0) > (routes[$1].path.count, -$1) }
     }
 
-    func match(_ path: String) -> Route? {
-        if let route = exact[path] { return route }
-        return prefixes.first { $0.matches(path) }
+    func match(_ path: String) -> Int? {
+        if let index = exact[path] { return index }
+        return prefixes.first { routes[$0].matches(path) }
     }
 }
 

@@ -1,5 +1,9 @@
 import NIOHTTP1
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Parsing one complete request head (request line and field lines, without the final
 /// empty line) from raw bytes, for `HTTP1RequestParser`.
 enum HTTP1Head {
@@ -7,15 +11,21 @@ enum HTTP1Head {
     /// A LF without CR before it ends the search at once: `parse` rejects it.
     static func endOfHead(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
         var index = start
-        let count = bytes.count
-        while index < count {
-            if bytes[index] == 0x0A {
-                if index == 0 || bytes[index - 1] != 0x0D { return index }
-                if index >= 3 && bytes[index - 2] == 0x0A && bytes[index - 3] == 0x0D { return index - 3 }
-            }
-            index += 1
+        // From LF to LF with memchr: a head's bytes are mostly not line ends.
+        while let lf = find(0x0A, in: bytes, from: index, to: bytes.count) {
+            if lf == 0 || bytes[lf - 1] != 0x0D { return lf }
+            if lf >= 3 && bytes[lf - 2] == 0x0A && bytes[lf - 3] == 0x0D { return lf - 3 }
+            index = lf + 1
         }
         return nil
+    }
+
+    /// The index of the first `byte` in `bytes[from..<to]`, or nil.
+    private static func find(_ byte: UInt8, in bytes: UnsafeRawBufferPointer, from: Int, to: Int) -> Int? {
+        guard from < to, let base = bytes.baseAddress, let found = memchr(base + from, Int32(byte), to - from) else {
+            return nil
+        }
+        return base.distance(to: UnsafeRawPointer(found))
     }
 
     static func parse(
@@ -72,23 +82,21 @@ enum HTTP1Head {
 
         mutating func next() throws(HTTP1ParseError) -> Range<Int>? {
             guard position < bytes.count else { return nil }
-            var index = position
-            while index < bytes.count {
-                let byte = bytes[index]
-                if byte == 0x0D {
-                    guard index + 1 < bytes.count else {
-                        // The block's last line: its CRLF is part of the "\r\n\r\n" cut off.
-                        throw .bad("bare CR")
-                    }
-                    guard bytes[index + 1] == 0x0A else { throw .bad("bare CR") }
-                    defer { position = index + 2 }
-                    return position..<index
-                }
-                if byte == 0x0A { throw .bad("bare LF") }
-                index += 1
+            let start = position
+            // The line ends at the next LF (or the block's end); the only CR in it may be the
+            // one right before that LF.
+            let lf = HTTP1Head.find(0x0A, in: bytes, from: start, to: bytes.count)
+            let end = lf ?? bytes.count
+            if let cr = HTTP1Head.find(0x0D, in: bytes, from: start, to: end) {
+                guard let lf, cr == lf - 1 else { throw .bad("bare CR") }
+                position = lf + 1
+                return start..<cr
             }
-            defer { position = bytes.count }
-            return position..<bytes.count
+            // A LF without CR before it; none at all: the block's last line, whose CRLF is
+            // part of the "\r\n\r\n" cut off.
+            if lf != nil { throw .bad("bare LF") }
+            position = bytes.count
+            return start..<bytes.count
         }
     }
 

@@ -58,6 +58,20 @@ enum HTTP1ResponseHead {
         return Framing(chunked: chunked && !isHead, hasBody: statusHasBody && !isHead)
     }
 
+    /// Writes an HTTP/1.1 head rendered ahead (`rendered`: the status line and the field
+    /// lines, with Content-Length where the status has a body) that no route overrides, then
+    /// Date and the connection's management fields.
+    static func write(
+        into buffer: inout ByteBuffer, rendered: ByteBuffer, status: Int, keepAlive: Bool, isHead: Bool
+    ) -> Framing {
+        let statusHasBody = !(100..<200).contains(status) && status != 204 && status != 304
+        buffer.writeImmutableBuffer(rendered)
+        buffer.writeImmutableBuffer(HTTPDate.fieldLine())
+        if !keepAlive { buffer.writeStaticString("Connection: close\r\n") }
+        buffer.writeStaticString("\r\n")
+        return Framing(chunked: false, hasBody: statusHasBody && !isHead)
+    }
+
     /// The reason phrase to send: the app's (or berth's) own, except where NIO's encoder used
     /// the standard one (no reason given, or a status without a body).
     static func reason(_ code: Int, _ reason: String?) -> String {

@@ -49,16 +49,27 @@ extension HTTPConnectionHandler {
         if flush { context.flush() }
     }
 
-    /// Writes a response head for `request` and notes how its body is framed.
+    /// Writes a response head for `request` and notes how its body is framed. `http11Head` is
+    /// the status line and `fields` already rendered (a static file's ready-made answer):
+    /// copied as it is unless the request is HTTP/1.0 or the route overrides some field.
     func writeResponseHead(
-        _ request: ActiveRequest, status: Int, reason: String? = nil, fields: [(name: String, value: String)]
+        _ request: ActiveRequest, status: Int, reason: String? = nil, fields: [(name: String, value: String)],
+        http11Head: ByteBuffer? = nil
     ) {
+        if let http11Head, request.responseHeaders.isEmpty, request.head.version == .http1_1 {
+            framing = writeOutput { buffer in
+                HTTP1ResponseHead.write(
+                    into: &buffer, rendered: http11Head, status: status, keepAlive: request.keepAlive,
+                    isHead: request.head.method.isHEAD)
+            }
+            return
+        }
         let text = HTTP1ResponseHead.reason(status, reason ?? ErrorPage.reasonPhrase(status))
         framing = writeOutput { buffer in
             HTTP1ResponseHead.write(
                 into: &buffer, version: request.head.version, status: status, reason: text, fields: fields,
                 overrides: request.responseHeaders, keepAlive: request.keepAlive,
-                isHead: request.head.method == .HEAD, date: HTTPDate.now())
+                isHead: request.head.method.isHEAD, date: HTTPDate.now())
         }
     }
 

@@ -47,7 +47,7 @@ extension HTTPConnectionHandler {
     /// sendfile. The region's write owns the descriptor and closes it when it completes or
     /// fails (the connection closed first); every other path closes it here.
     func appResponseFile(_ request: ActiveRequest, _ file: ResponseFile) {
-        guard let context, current === request, request.responseStarted, request.head.method != .HEAD,
+        guard let context, current === request, request.responseStarted, !request.head.method.isHEAD,
             request.status != 204, request.status != 304, file.length > 0, let fd = file.take()
         else {
             file.close()

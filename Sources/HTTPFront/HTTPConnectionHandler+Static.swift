@@ -11,7 +11,7 @@ extension HTTPConnectionHandler {
         _ head: HTTPRequestHead, target: RequestTarget, site: StaticSite, prefix: String, id: RequestID,
         hasBody: Bool, keepAlive: Bool, responseHeaders: [(String, String)], context: ChannelHandlerContext
     ) {
-        guard head.method == .GET || head.method == .HEAD else {
+        guard head.method.isGETOrHEAD else {
             if let app = site.fallback {
                 return openExchange(
                     head, target: target, service: app, id: id, hasBody: hasBody, keepAlive: keepAlive,
@@ -23,10 +23,12 @@ extension HTTPConnectionHandler {
             current = request
             return sendError(request, status: 405, context: context)
         }
-        let path = target.normalizedPath
-        var relative = path.dropFirst(min(prefix.count, path.count))
-        if relative.hasPrefix("/") { relative = relative.dropFirst() }
-        var staticRequest = StaticRequest(isHead: head.method == .HEAD, rawPath: target.rawPath, query: target.query)
+        // The path below the prefix (which it starts with), by bytes.
+        let path = target.normalizedPath.utf8
+        var start = path.index(path.startIndex, offsetBy: min(prefix.utf8.count, path.count))
+        if start < path.endIndex && path[start] == UInt8(ascii: "/") { start = path.index(after: start) }
+        let relative = target.normalizedPath[start...]
+        var staticRequest = StaticRequest(isHead: head.method.isHEAD, rawPath: target.rawPath, query: target.query)
         for (name, value) in head.headers { staticRequest.take(name: name, value: value) }
         let answer = StaticResponder.answer(site: site, relative: String(relative), request: staticRequest)
         if answer.noFile, let app = site.fallback {
@@ -47,11 +49,11 @@ extension HTTPConnectionHandler {
         }
         request.status = answer.status
         request.responseStarted = true
-        if request.head.method != .HEAD, answer.sendsFile, !corked {
+        if !request.head.method.isHEAD, answer.sendsFile, !corked {
             corked = setCork(true, context: context)
         }
-        writeResponseHead(request, status: answer.status, fields: answer.headers)
-        if request.head.method != .HEAD {
+        writeResponseHead(request, status: answer.status, fields: answer.headers, http11Head: answer.http11Head)
+        if !request.head.method.isHEAD {
             switch answer.body {
             case .none, .errorPage:
                 break
@@ -120,6 +122,22 @@ extension Substring {
         while s.first == " " || s.first == "\t" { s.removeFirst() }
         while s.last == " " || s.last == "\t" { s.removeLast() }
         return s
+    }
+}
+
+extension HTTPMethod {
+    /// By pattern: HTTPMethod's `==` goes through `rawValue` (a String per side), and the
+    /// front asks this several times per request.
+    var isHEAD: Bool {
+        if case .HEAD = self { return true }
+        return false
+    }
+
+    var isGETOrHEAD: Bool {
+        switch self {
+        case .GET, .HEAD: return true
+        default: return false
+        }
     }
 }
 

@@ -1,33 +1,59 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
 
-/// IMF-fixdate (RFC 9110 §5.6.7) and the access log's time, cached per second.
+/// IMF-fixdate (RFC 9110 §5.6.7) and the access log's time, cached per second and per
+/// thread (each event loop formats its own once a second; no lock per response).
 enum HTTPDate {
-    private struct Cache {
-        var second = 0
+    private final class Cache: @unchecked Sendable {  // one per thread
+        var imfSecond = -1
         var imf = ""
+        /// `Date: <imf>\r\n`, for HTTP/1 heads.
+        var fieldLine = ByteBuffer()
+        var logSecond = -1
         var log = ""
     }
-    private static let cache = NIOLockedValueBox(Cache())
+    private static let caches = ThreadSpecificVariable<Cache>()
+
+    private static var cache: Cache {
+        if let cache = caches.currentValue { return cache }
+        let cache = Cache()
+        caches.currentValue = cache
+        return cache
+    }
 
     /// `Sun, 06 Nov 1994 08:49:37 GMT` for now.
-    static func now() -> String { current().imf }
+    static func now() -> String {
+        let second = time(nil)
+        let cache = self.cache
+        if cache.imfSecond != second {
+            cache.imfSecond = second
+            cache.imf = format(second, "%a, %d %b %Y %H:%M:%S GMT")
+            cache.fieldLine.clear()
+            cache.fieldLine.writeStaticString("Date: ")
+            cache.fieldLine.writeString(cache.imf)
+            cache.fieldLine.writeStaticString("\r\n")
+        }
+        return cache.imf
+    }
+
+    /// `Date: <now>\r\n`, the field line HTTP/1 heads end with.
+    static func fieldLine() -> ByteBuffer {
+        _ = now()
+        return cache.fieldLine
+    }
 
     /// `06/Nov/1994:08:49:37 +0000` for now, as nginx's `$time_local` in UTC.
-    static func logNow() -> String { current().log }
-
-    private static func current() -> Cache {
+    static func logNow() -> String {
         let second = time(nil)
-        return cache.withLockedValue { cache in
-            if cache.second != second {
-                cache.second = second
-                cache.imf = format(second, "%a, %d %b %Y %H:%M:%S GMT")
-                cache.log = format(second, "%d/%b/%Y:%H:%M:%S +0000")
-            }
-            return cache
+        let cache = self.cache
+        if cache.logSecond != second {
+            cache.logSecond = second
+            cache.log = format(second, "%d/%b/%Y:%H:%M:%S +0000")
         }
+        return cache.log
     }
 
     /// Formats a Unix time in UTC.

@@ -8,7 +8,8 @@ extension HTTPHeaders {
         var count = 0
         for (name, value) in self where name.utf8.equalsIgnoringCase("host") {
             count += 1
-            for byte in value.utf8 where byte == UInt8(ascii: ",") { count += 1 }
+            count += value.utf8.withContiguousStorageIfAvailable { $0.count(where: { $0 == UInt8(ascii: ",") }) }
+                ?? value.utf8.count(where: { $0 == UInt8(ascii: ",") })
         }
         return count
     }

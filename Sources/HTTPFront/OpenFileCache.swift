@@ -44,18 +44,63 @@ final class StaticFile: Sendable {
     let brotli: OpenFile?
     /// The content type of the uncompressed file (with charset for text types).
     let contentType: String
-    /// Content-Length of the identity variant, formatted once.
-    let identityLength: String
+    /// The identity file's whole-file answers, computed once per lookup; nil when the route
+    /// sends `Expires`, which changes every second.
+    let identityFields: IdentityFields?
 
-    init(identity: OpenFile, gzip: OpenFile?, brotli: OpenFile?, contentType: String) {
+    /// The header fields of the identity file's 304 and 200 answers, as fields (for HTTP/2
+    /// and for the general writer) and rendered with their HTTP/1.1 status line.
+    struct IdentityFields: Sendable {
+        /// Validators and caching fields: all a 304 says.
+        let notModified: [(name: String, value: String)]
+        /// A 200 of the whole file: the validators, Content-Type, Accept-Ranges, Content-Length.
+        let full: [(name: String, value: String)]
+        let notModifiedHead: ByteBuffer
+        let fullHead: ByteBuffer
+    }
+
+    /// `caching` is what the route adds to every answer (Cache-Control), or nil when it
+    /// depends on the time (Expires).
+    init(
+        identity: OpenFile, gzip: OpenFile?, brotli: OpenFile?, contentType: String,
+        caching: [(name: String, value: String)]?
+    ) {
         self.identity = identity
         self.gzip = gzip
         self.brotli = brotli
         self.contentType = contentType
-        self.identityLength = String(identity.size)
+        guard let caching else {
+            identityFields = nil
+            return
+        }
+        var validators: [(name: String, value: String)] = [
+            ("Last-Modified", identity.lastModified), ("ETag", identity.etag),
+        ]
+        if gzip != nil || brotli != nil { validators.append(("Vary", "Accept-Encoding")) }
+        validators += caching
+        var full = validators
+        full.append(("Content-Type", contentType))
+        full.append(("Accept-Ranges", "bytes"))
+        full.append(("Content-Length", String(identity.size)))
+        identityFields = IdentityFields(
+            notModified: validators, full: full,
+            notModifiedHead: Self.head("HTTP/1.1 304 Not Modified\r\n", validators),
+            fullHead: Self.head("HTTP/1.1 200 OK\r\n", full))
     }
 
     var hasVariants: Bool { gzip != nil || brotli != nil }
+
+    private static func head(_ statusLine: StaticString, _ fields: [(name: String, value: String)]) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.writeStaticString(statusLine)
+        for (name, value) in fields {
+            buffer.writeString(name)
+            buffer.writeStaticString(": ")
+            buffer.writeString(value)
+            buffer.writeStaticString("\r\n")
+        }
+        return buffer
+    }
 }
 
 /// What a path names in a static site.

@@ -1,3 +1,5 @@
+import NIOCore
+
 /// What a static request asks for, whatever HTTP version carried it: the method and the
 /// header fields the static responder reads.
 public struct StaticRequest: Sendable {
@@ -40,16 +42,25 @@ public struct StaticRequest: Sendable {
 extension String.UTF8View {
     /// Compares with a lowercase ASCII `other`, ignoring the case of this view's letters.
     func equalsIgnoringCase(_ other: StaticString) -> Bool {
-        guard count == other.utf8CodeUnitCount else { return false }
-        var i = 0
+        let count = other.utf8CodeUnitCount
+        guard self.count == count else { return false }
         let base = other.utf8Start
+        // Native and small strings lend their bytes: no index arithmetic per byte.
+        if let equal = withContiguousStorageIfAvailable({ bytes in
+            for i in 0..<count where Self.lowered(bytes[i]) != base[i] { return false }
+            return true
+        }) {
+            return equal
+        }
+        var i = 0
         for byte in self {
-            let lowered = byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
-            if lowered != base[i] { return false }
+            if Self.lowered(byte) != base[i] { return false }
             i += 1
         }
         return true
     }
+
+    private static func lowered(_ byte: UInt8) -> UInt8 { byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte }
 }
 
 /// The response to a static request, as data: status, header fields and what the body is.
@@ -79,6 +90,10 @@ public struct StaticAnswer: Sendable {
     /// No file answers the request (missing, or a directory without index file): a route's
     /// fallback app gets it instead.
     public var noFile = false
+    /// The HTTP/1.1 status line and `headers`, already rendered (each line ending in CRLF),
+    /// when they are a file's ready-made set (`StaticFile.IdentityFields`): the HTTP/1 writer
+    /// copies them and adds Date and the connection's fields.
+    public var http11Head: ByteBuffer?
 
     public init(status: Int, headers: [(name: String, value: String)] = [], body: Body = .none) {
         self.status = status

@@ -61,26 +61,33 @@ public enum StaticResponder {
     private static func answer(
         file: OpenFile, coding: String?, found: StaticFile, site: StaticSite, request: StaticRequest
     ) -> StaticAnswer {
-        // One array, grown in place: the validators and caching fields (all a 304 says),
-        // then the representation's own fields.
-        var headers: [(name: String, value: String)] = []
-        headers.reserveCapacity(8)
-        headers.append(("Last-Modified", file.lastModified))
-        headers.append(("ETag", file.etag))
-        if found.hasVariants { headers.append(("Vary", "Accept-Encoding")) }
-        site.addCachingHeaders(to: &headers)
-
         if let failed = preconditionFailed(file, request) { return failed }
+        // The identity file's usual answers come ready-made with the lookup.
+        let ready = coding == nil ? found.identityFields : nil
+        // The validators and caching fields (all a 304 says), then the representation's own.
+        var headers: [(name: String, value: String)]
+        if let ready {
+            headers = ready.notModified
+        } else {
+            headers = []
+            headers.reserveCapacity(8)
+            headers.append(("Last-Modified", file.lastModified))
+            headers.append(("ETag", file.etag))
+            if found.hasVariants { headers.append(("Vary", "Accept-Encoding")) }
+            site.addCachingHeaders(to: &headers)
+        }
         if notModified(file, request) {
-            return StaticAnswer(status: 304, headers: headers)
+            var answer = StaticAnswer(status: 304, headers: headers)
+            answer.http11Head = ready?.notModifiedHead
+            return answer
         }
 
-        let validatorCount = headers.count
-        headers.append(("Content-Type", found.contentType))
-        if let coding { headers.append(("Content-Encoding", coding)) }
         let size = file.size
         // Like nginx's gzip_static, a compressed variant is always sent whole.
         if coding == nil, let range = request.range, rangeStillValid(file, request) {
+            let validatorCount = headers.count
+            var ranged = headers
+            ranged.append(("Content-Type", found.contentType))
             switch ByteRanges.parse(range, size: size) {
             case .ignore:
                 break
@@ -88,21 +95,27 @@ public enum StaticResponder {
                 return StaticAnswer(status: 416, headers: [("Content-Range", "bytes */\(size)")], body: .errorPage)
             case .ranges(let ranges) where ranges.count == 1:
                 let r = ranges[0]
-                headers.append(("Content-Range", "bytes \(r.lowerBound)-\(r.upperBound - 1)/\(size)"))
-                headers.append(("Content-Length", String(r.count)))
-                return StaticAnswer(status: 206, headers: headers, body: .file(file, offset: r.lowerBound, length: Int64(r.count)))
+                ranged.append(("Content-Range", "bytes \(r.lowerBound)-\(r.upperBound - 1)/\(size)"))
+                ranged.append(("Content-Length", String(r.count)))
+                return StaticAnswer(status: 206, headers: ranged, body: .file(file, offset: r.lowerBound, length: Int64(r.count)))
             case .ranges(let ranges):
                 return multipart(
                     file, ranges: ranges, contentType: found.contentType, headers: Array(headers.prefix(validatorCount)),
                     coding: coding)
             }
         }
-        if coding == nil {
-            headers.append(("Accept-Ranges", "bytes"))
-            headers.append(("Content-Length", found.identityLength))
-        } else {
-            headers.append(("Content-Length", String(size)))
+        if let ready {
+            var answer = StaticAnswer(status: 200, headers: ready.full, body: .file(file, offset: 0, length: size))
+            answer.http11Head = ready.fullHead
+            return answer
         }
+        headers.append(("Content-Type", found.contentType))
+        if let coding {
+            headers.append(("Content-Encoding", coding))
+        } else {
+            headers.append(("Accept-Ranges", "bytes"))
+        }
+        headers.append(("Content-Length", String(size)))
         return StaticAnswer(status: 200, headers: headers, body: .file(file, offset: 0, length: size))
     }
 
@@ -137,14 +150,33 @@ public enum StaticResponder {
     /// Whether a list of entity tags (or `*`) matches `etag`. The weak comparison ignores
     /// `W/`; the strong one refuses weak tags.
     static func matches(_ list: String, _ etag: String, weak: Bool) -> Bool {
-        for item in list.split(separator: ",") {
-            var tag = item.trimmingSpaces()
-            if tag == "*" { return true }
-            if tag.hasPrefix("W/") {
-                guard weak else { continue }
-                tag = tag.dropFirst(2)
+        // By bytes: this runs on every revalidation, and String's split and trimming work
+        // on Characters.
+        withBytes(list) { list in withBytes(etag) { etag in matches(list, etag, weak: weak) } }
+    }
+
+    private static func withBytes<Result>(_ text: String, _ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
+        if let result = text.utf8.withContiguousStorageIfAvailable(body) { return result }
+        return Array(text.utf8).withUnsafeBufferPointer(body)
+    }
+
+    private static func matches(_ list: UnsafeBufferPointer<UInt8>, _ etag: UnsafeBufferPointer<UInt8>, weak: Bool) -> Bool {
+        var start = 0
+        while start <= list.count {
+            var end = start
+            while end < list.count && list[end] != UInt8(ascii: ",") { end += 1 }
+            var lower = start
+            var upper = end
+            while lower < upper && (list[lower] == 0x20 || list[lower] == 0x09) { lower += 1 }
+            while upper > lower && (list[upper - 1] == 0x20 || list[upper - 1] == 0x09) { upper -= 1 }
+            let tag = UnsafeBufferPointer(rebasing: list[lower..<upper])
+            if tag.count == 1 && tag[0] == UInt8(ascii: "*") { return true }
+            if tag.count >= 2 && tag[0] == UInt8(ascii: "W") && tag[1] == UInt8(ascii: "/") {
+                if weak && tag.dropFirst(2).elementsEqual(etag) { return true }
+            } else if tag.elementsEqual(etag) {
+                return true
             }
-            if tag == etag { return true }
+            start = end + 1
         }
         return false
     }

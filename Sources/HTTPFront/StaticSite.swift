@@ -168,9 +168,14 @@ public final class StaticSite: Sendable {
             }
             return OpenFile(fd: fd, status: status)
         }
+        var caching: [(name: String, value: String)]?
+        if options.expires == nil {
+            caching = []
+            addCachingHeaders(to: &caching!)
+        }
         return StaticFile(
             identity: OpenFile(fd: fd, status: status), gzip: sibling(".gz"), brotli: sibling(".br"),
-            contentType: mime.contentType(forPath: path))
+            contentType: mime.contentType(forPath: path), caching: caching)
     }
 
     /// Opens the directory `path` of root `root` again, for a listing.

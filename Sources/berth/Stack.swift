@@ -248,8 +248,9 @@ final class Stack: Sendable {
         config: BerthConfig, pools: [String: WorkerPool], proxies: [Route: ReverseProxy],
         devStatic: NIOLockedValueBox<(prefix: String, site: StaticSite)?>?
     ) -> @Sendable (String?, String) -> Routing? {
-        var targets: [Route: Routing] = [:]
-        for route in config.routes.routes {
+        // By the route's index in the table: no hashing of a Route per request.
+        var targets = [Routing?](repeating: nil, count: config.routes.routes.count)
+        for (index, route) in config.routes.routes.enumerated() {
             let headers = route.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
             switch route.target {
             case .static(let files):
@@ -264,16 +265,16 @@ final class Stack: Sendable {
                 // The route's own types win over the config's [mime] table.
                 options.types = config.mimeTypes.merging(files.types) { _, route in route }
                 options.fallback = files.fallback.flatMap { pools[$0] }
-                targets[route] = Routing(
+                targets[index] = Routing(
                     target: .staticFiles(StaticSite(roots: [files.root], options: options), prefix: route.path),
                     responseHeaders: headers)
             case .app(let name):
                 if let pool = pools[name] {
-                    targets[route] = Routing(target: .app(pool, prefix: route.path), responseHeaders: headers)
+                    targets[index] = Routing(target: .app(pool, prefix: route.path), responseHeaders: headers)
                 }
             case .proxy:
                 if let proxy = proxies[route] {
-                    targets[route] = Routing(target: .app(proxy, prefix: route.path), responseHeaders: headers)
+                    targets[index] = Routing(target: .app(proxy, prefix: route.path), responseHeaders: headers)
                 }
             }
         }
@@ -283,7 +284,7 @@ final class Stack: Sendable {
             if let dev = devStatic?.withLockedValue({ $0 }), path.hasPrefix(dev.prefix) {
                 return Routing(target: .staticFiles(dev.site, prefix: dev.prefix))
             }
-            return table.match(host: host, path: path).flatMap { frozen[$0] }
+            return table.matchIndex(host: host, path: path).flatMap { frozen[$0] }
         }
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import HTTPFront
+import NIOCore
 
 @Suite("Byte ranges, as nginx parses them")
 struct ByteRangesTests {
@@ -255,5 +256,47 @@ final class StaticResponderTests {
         request.take(name: "X-Other", value: "1")
         #expect(request.range == "bytes=0-1")
         #expect(request.ifNoneMatch == "\"a\", \"b\"")
+    }
+
+    /// The HTTP/1.1 head an identity answer carries ready-made says exactly what its fields
+    /// say, with the right status line; answers that differ per request carry none.
+    @Test func readyMadeHeadsMatchTheirFields() {
+        func rendered(_ a: StaticAnswer) -> String? {
+            a.http11Head.map { String(buffer: $0) }
+        }
+        func expected(_ statusLine: String, _ a: StaticAnswer) -> String {
+            statusLine + a.headers.map { "\($0.name): \($0.value)\r\n" }.joined()
+        }
+        let full = answer("hello.txt")
+        #expect(rendered(full) == expected("HTTP/1.1 200 OK\r\n", full))
+        let notModified = answer("hello.txt", [("If-None-Match", "\"6553f100-10\"")])
+        #expect(rendered(notModified) == expected("HTTP/1.1 304 Not Modified\r\n", notModified))
+        let withVariants = answer("c.css")
+        #expect(withVariants.header("Vary") == "Accept-Encoding")
+        #expect(rendered(withVariants) == expected("HTTP/1.1 200 OK\r\n", withVariants))
+        let immutable = answer("hello.txt", site: site { $0.immutable = true })
+        #expect(rendered(immutable) == expected("HTTP/1.1 200 OK\r\n", immutable))
+        // Per request: a range, a compressed variant, a date that moves (Expires), an error.
+        #expect(answer("data.bin", [("Range", "bytes=0-9")]).http11Head == nil)
+        #expect(answer("c.css", [("Accept-Encoding", "gzip")]).http11Head == nil)
+        #expect(answer("hello.txt", site: site { $0.expires = 60 }).http11Head == nil)
+        #expect(answer("hello.txt", [("If-Match", "\"x\"")]).http11Head == nil)
+        #expect(answer("missing").http11Head == nil)
+    }
+
+    /// Entity-tag lists as RFC 9110 §8.8.3 writes them: spaces and tabs around items, empty
+    /// items, `*`, weak tags only where the comparison is weak.
+    @Test func entityTagLists() {
+        let etag = "\"6553f100-10\""
+        #expect(StaticResponder.matches(etag, etag, weak: false))
+        #expect(StaticResponder.matches(" \t\"a\" ,, \(etag)\t", etag, weak: false))
+        #expect(StaticResponder.matches("*", etag, weak: false))
+        #expect(StaticResponder.matches("W/\(etag)", etag, weak: true))
+        #expect(!StaticResponder.matches("W/\(etag)", etag, weak: false))
+        #expect(!StaticResponder.matches("\"6553f100-1\", \"6553f100-100\"", etag, weak: true))
+        #expect(!StaticResponder.matches("", etag, weak: true))
+        #expect(!StaticResponder.matches(",", etag, weak: true))
+        #expect(!StaticResponder.matches("W/", etag, weak: true))
+        #expect(StaticResponder.matches("\"é\", \(etag)", etag, weak: false))
     }
 }
