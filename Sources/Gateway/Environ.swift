@@ -5,49 +5,64 @@ import NIOCore
 enum Environ {
     /// Writes a complete REQUEST frame for `request` into `buffer`.
     ///
-    /// Everything goes straight into `buffer`: constant keys as static strings, header
-    /// names mapped to their CGI names byte by byte. Only a request with a repeated header
-    /// field (which must be joined) takes the slower path through `headerKeys`.
+    /// Everything goes straight into `buffer` in one packed write (one capacity check):
+    /// constant keys as static strings, header names mapped to their CGI names byte by byte.
+    /// Only a request with a repeated header field (which must be joined) takes the slower
+    /// path through `headerKeys`.
     static func writeRequestFrame(_ request: AppRequest, to buffer: inout ByteBuffer) {
         let headerIndex = buffer.writerIndex
         WorkerFrame.writeHeader(.request, flags: request.hasBody ? WorkerFrame.hasBody : 0, length: 0, to: &buffer)
         let start = buffer.writerIndex
-        buffer.writeStaticString("REQUEST_METHOD\0")
-        writeValue(request.method, to: &buffer)
-        buffer.writeStaticString("SCRIPT_NAME\0")
-        writeValue(request.scriptName, to: &buffer)
-        // PATH_INFO is the decoded path as raw bytes; the worker reads them as latin-1.
-        buffer.writeStaticString("PATH_INFO\0")
-        if request.path.utf8.contains(UInt8(ascii: "%")) {
-            buffer.writeBytes(PercentDecoding.decode(request.path.utf8) ?? Array(request.path.utf8))
-            buffer.writeInteger(UInt8(0))
-        } else {
-            writeValue(request.path, to: &buffer)
+        let repeated = hasRepeatedField(request.headers)
+        // The keys and NULs below (147 + 11 bytes) and two ports, then the values.
+        var capacity = 200 + request.method.utf8.count + request.scriptName.utf8.count + request.path.utf8.count
+            + request.query.utf8.count + request.serverName.utf8.count + request.version.utf8.count
+            + request.remoteAddress.utf8.count + request.scheme.utf8.count + request.requestID.utf8.count
+        if !repeated {
+            // "HTTP_" + name + NUL + value + NUL at most.
+            for (name, value) in request.headers { capacity += name.utf8.count + value.utf8.count + 7 }
         }
-        buffer.writeStaticString("QUERY_STRING\0")
-        writeValue(request.query, to: &buffer)
-        buffer.writeStaticString("SERVER_NAME\0")
-        writeValue(request.serverName, to: &buffer)
-        buffer.writeStaticString("SERVER_PORT\0")
-        writeValue(String(request.serverPort), to: &buffer)
-        buffer.writeStaticString("SERVER_PROTOCOL\0")
-        writeValue(request.version, to: &buffer)
-        buffer.writeStaticString("REMOTE_ADDR\0")
-        writeValue(request.remoteAddress, to: &buffer)
-        buffer.writeStaticString("REMOTE_PORT\0")
-        writeValue(String(request.remotePort), to: &buffer)
-        buffer.writeStaticString("wsgi.url_scheme\0")
-        writeValue(request.scheme, to: &buffer)
-        buffer.writeStaticString("berth.request_id\0")
-        writeValue(request.requestID, to: &buffer)
-        if hasRepeatedField(request.headers) {
+        buffer.writePacked(capacity: capacity) { out in
+            out.write("REQUEST_METHOD\0")
+            writeValue(request.method, to: &out)
+            out.write("SCRIPT_NAME\0")
+            writeValue(request.scriptName, to: &out)
+            // PATH_INFO is the decoded path as raw bytes; the worker reads them as latin-1.
+            out.write("PATH_INFO\0")
+            if request.path.utf8.contains(UInt8(ascii: "%")) {
+                let decoded = PercentDecoding.decode(request.path.utf8) ?? Array(request.path.utf8)
+                decoded.withUnsafeBytes { out.write($0) }
+                out.write(byte: 0)
+            } else {
+                writeValue(request.path, to: &out)
+            }
+            out.write("QUERY_STRING\0")
+            writeValue(request.query, to: &out)
+            out.write("SERVER_NAME\0")
+            writeValue(request.serverName, to: &out)
+            out.write("SERVER_PORT\0")
+            out.write(decimal: request.serverPort)
+            out.write(byte: 0)
+            out.write("SERVER_PROTOCOL\0")
+            writeValue(request.version, to: &out)
+            out.write("REMOTE_ADDR\0")
+            writeValue(request.remoteAddress, to: &out)
+            out.write("REMOTE_PORT\0")
+            out.write(decimal: request.remotePort)
+            out.write(byte: 0)
+            out.write("wsgi.url_scheme\0")
+            writeValue(request.scheme, to: &out)
+            out.write("berth.request_id\0")
+            writeValue(request.requestID, to: &out)
+            guard !repeated else { return }
+            for (name, value) in request.headers where !name.utf8.contains(UInt8(ascii: "_")) {
+                writeCGIName(name, to: &out)
+                writeValue(value, to: &out)
+            }
+        }
+        if repeated {
             for (key, value) in headerKeys(request.headers) {
                 PairBlock.append(key, value, to: &buffer)
-            }
-        } else {
-            for (name, value) in request.headers where !name.utf8.contains(UInt8(ascii: "_")) {
-                writeCGIName(name, to: &buffer)
-                writeValue(value, to: &buffer)
             }
         }
         let length = buffer.writerIndex - start
@@ -55,9 +70,9 @@ enum Environ {
     }
 
     @inline(__always)
-    private static func writeValue(_ value: String, to buffer: inout ByteBuffer) {
-        buffer.writeString(value)
-        buffer.writeInteger(UInt8(0))
+    private static func writeValue(_ value: String, to out: inout PackedWriter) {
+        out.write(value)
+        out.write(byte: 0)
     }
 
     /// Whether two fields share a name (ASCII case-insensitively), so that their values must
@@ -84,30 +99,25 @@ enum Environ {
     }
 
     /// Writes `cgiName(header)` and its NUL.
-    static func writeCGIName(_ header: String, to buffer: inout ByteBuffer) {
+    static func writeCGIName(_ header: String, to out: inout PackedWriter) {
         let name = header.utf8
         if asciiEqualIgnoringCase(name, "content-type".utf8) {
-            buffer.writeStaticString("CONTENT_TYPE\0")
+            out.write("CONTENT_TYPE\0")
             return
         }
         if asciiEqualIgnoringCase(name, "content-length".utf8) {
-            buffer.writeStaticString("CONTENT_LENGTH\0")
+            out.write("CONTENT_LENGTH\0")
             return
         }
-        buffer.writeStaticString("HTTP_")
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: name.count + 1) { out in
-            var index = 0
-            for byte in name {
-                switch byte {
-                case UInt8(ascii: "-"): out[index] = UInt8(ascii: "_")
-                case UInt8(ascii: "a")...UInt8(ascii: "z"): out[index] = byte - 32
-                default: out[index] = byte
-                }
-                index += 1
+        out.write("HTTP_")
+        for byte in name {
+            switch byte {
+            case UInt8(ascii: "-"): out.write(byte: UInt8(ascii: "_"))
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): out.write(byte: byte - 32)
+            default: out.write(byte: byte)
             }
-            out[index] = 0
-            return index + 1
         }
+        out.write(byte: 0)
     }
 
     /// CGI names for the request headers: `CONTENT_TYPE`, `CONTENT_LENGTH`, `HTTP_*`.

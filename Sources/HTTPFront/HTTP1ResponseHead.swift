@@ -1,3 +1,4 @@
+import AppExchange
 import NIOCore
 import NIOHTTP1
 
@@ -31,30 +32,36 @@ enum HTTP1ResponseHead {
         }
         let chunked = statusHasBody && !hasLength && !version.isBefore11
 
-        buffer.writeStaticString(version.isBefore11 ? "HTTP/1.0 " : "HTTP/1.1 ")
-        writeStatus(status, into: &buffer)
-        buffer.writeInteger(UInt8(ascii: " "))
-        buffer.writeString(reason)
-        buffer.writeStaticString("\r\n")
-        for (name, value) in fields {
-            if !overrides.isEmpty && overridden(name, overrides) { continue }
-            if isFraming(name) && (!statusHasBody || isNamed(name, "transfer-encoding")) { continue }
-            writeField(name, value, into: &buffer)
+        // Room for every piece (some fields may be skipped): one capacity check in all.
+        var capacity = 9 + 21 + reason.utf8.count + 2 + 6 + date.utf8.count + 2 + 24 + 28 + 2
+        for (name, value) in fields { capacity += name.utf8.count + value.utf8.count + 4 }
+        for (name, value) in overrides { capacity += name.utf8.count + value.utf8.count + 4 }
+        buffer.writePacked(capacity: capacity) { out in
+            out.write(version.isBefore11 ? "HTTP/1.0 " : "HTTP/1.1 ")
+            out.write(decimal: status)
+            out.write(byte: UInt8(ascii: " "))
+            out.write(reason)
+            out.write("\r\n")
+            for (name, value) in fields {
+                if !overrides.isEmpty && overridden(name, overrides) { continue }
+                if isFraming(name) && (!statusHasBody || isNamed(name, "transfer-encoding")) { continue }
+                writeField(name, value, into: &out)
+            }
+            out.write("Date: ")
+            out.write(date)
+            out.write("\r\n")
+            for (name, value) in overrides {
+                if isFraming(name) && (!statusHasBody || isNamed(name, "transfer-encoding")) { continue }
+                writeField(name, value, into: &out)
+            }
+            if !keepAlive {
+                out.write("Connection: close\r\n")
+            } else if version.isBefore11 {
+                out.write("Connection: keep-alive\r\n")
+            }
+            if chunked { out.write("transfer-encoding: chunked\r\n") }
+            out.write("\r\n")
         }
-        buffer.writeStaticString("Date: ")
-        buffer.writeString(date)
-        buffer.writeStaticString("\r\n")
-        for (name, value) in overrides {
-            if isFraming(name) && (!statusHasBody || isNamed(name, "transfer-encoding")) { continue }
-            writeField(name, value, into: &buffer)
-        }
-        if !keepAlive {
-            buffer.writeStaticString("Connection: close\r\n")
-        } else if version.isBefore11 {
-            buffer.writeStaticString("Connection: keep-alive\r\n")
-        }
-        if chunked { buffer.writeStaticString("transfer-encoding: chunked\r\n") }
-        buffer.writeStaticString("\r\n")
         return Framing(chunked: chunked && !isHead, hasBody: statusHasBody && !isHead)
     }
 
@@ -93,21 +100,11 @@ enum HTTP1ResponseHead {
         buffer.writeStaticString("\r\n")
     }
 
-    private static func writeStatus(_ status: Int, into buffer: inout ByteBuffer) {
-        guard (100...999).contains(status) else {
-            buffer.writeString(String(status))
-            return
-        }
-        buffer.writeInteger(UInt8(0x30 + status / 100))
-        buffer.writeInteger(UInt8(0x30 + status / 10 % 10))
-        buffer.writeInteger(UInt8(0x30 + status % 10))
-    }
-
-    private static func writeField(_ name: String, _ value: String, into buffer: inout ByteBuffer) {
-        buffer.writeString(name)
-        buffer.writeStaticString(": ")
-        buffer.writeString(value)
-        buffer.writeStaticString("\r\n")
+    private static func writeField(_ name: String, _ value: String, into out: inout PackedWriter) {
+        out.write(name)
+        out.write(": ")
+        out.write(value)
+        out.write("\r\n")
     }
 
     private static func isFraming(_ name: String) -> Bool {

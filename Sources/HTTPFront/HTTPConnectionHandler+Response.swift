@@ -7,10 +7,19 @@ extension HTTPConnectionHandler {
     // MARK: - App responses (called on the loop by AppResponseBridge)
 
     /// Hop-by-hop fields an app must not send (PEP 3333, RFC 9110 §7.6.1); the front
-    /// owns the connection's framing.
-    static let hopByHop: Set<String> = [
-        "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer",
-    ]
+    /// owns the connection's framing. By bytes: this runs for every field of every app
+    /// response.
+    static func isHopByHop(_ name: String) -> Bool {
+        let utf8 = name.utf8
+        switch utf8.count {
+        case 2: return utf8.equalsIgnoringCase("te")
+        case 7: return utf8.equalsIgnoringCase("upgrade") || utf8.equalsIgnoringCase("trailer")
+        case 10: return utf8.equalsIgnoringCase("connection") || utf8.equalsIgnoringCase("keep-alive")
+        case 16: return utf8.equalsIgnoringCase("proxy-connection")
+        case 17: return utf8.equalsIgnoringCase("transfer-encoding")
+        default: return false
+        }
+    }
 
     func appResponseHead(_ request: ActiveRequest, status: Int, reason: String, headers: [(name: String, value: String)]) {
         guard current === request, !request.responseStarted else { return }
@@ -18,9 +27,8 @@ extension HTTPConnectionHandler {
         fields.reserveCapacity(headers.count)
         var hasLength = false
         for (name, value) in headers {
-            let lower = name.lowercased()
-            if Self.hopByHop.contains(lower) { continue }
-            if lower == "content-length" { hasLength = true }
+            if Self.isHopByHop(name) { continue }
+            if name.utf8.equalsIgnoringCase("content-length") { hasLength = true }
             fields.append((name, value))
         }
         let bodyless = status == 204 || status == 304 || (100..<200).contains(status)
