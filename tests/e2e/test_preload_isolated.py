@@ -73,8 +73,10 @@ def parent_of(pid):
 
 @pytest.fixture(scope="module")
 def escape(volume):
-    """One berth for the module, serving samples/escape isolated and preloaded."""
+    """One berth for the module, serving samples/escape isolated and preloaded, with both
+    its workers' "ready" lines read (stderr is read apart from stdout's "listening on")."""
     with isolated_berth(write_config, volume) as berth:
+        berth.wait_for(lambda: len(ready_workers(berth)) == WORKERS, 30, f"{WORKERS} workers ready")
         yield berth
 
 
