@@ -6,9 +6,9 @@ import NIOCore
 /// on a plain socket.
 ///
 /// A region is read a chunk at a time (`FileChunk`) and only while the channel is writable,
-/// so a large file to a slow reader never sits in memory whole. Writes behind a region wait for it:
-/// bytes leave in the order they were written. A region's promise completes when its last
-/// chunk is written (the writer closes the file then).
+/// so a large file to a slow reader never sits in memory whole. Writes behind a region wait
+/// for it: bytes leave in the order they were written. A region's promise completes when its
+/// last chunk is written (the writer closes the file then).
 public final class FileRegionReader: ChannelDuplexHandler, RemovableChannelHandler {
     public typealias InboundIn = NIOAny
     public typealias InboundOut = NIOAny
