@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
-import LinuxSystem
 import NIOCore
 
 /// Turns file regions into bytes read with pread, for a channel whose lower handlers take
@@ -11,18 +5,16 @@ import NIOCore
 /// FileRegion). Added just above the TLS handler; everything above it writes file regions as
 /// on a plain socket.
 ///
-/// A region is read a chunk at a time and only while the channel is writable, so a large
-/// file to a slow reader never sits in memory whole. Writes behind a region wait for it:
-/// bytes leave in the order they were written. A region's promise completes when its last
-/// chunk is written (the writer closes the file then).
+/// A region is read a chunk at a time (`FileChunk`) and only while the channel is writable,
+/// so a large file to a slow reader never sits in memory whole. Writes behind a region wait
+/// for it: bytes leave in the order they were written. A region's promise completes when its
+/// last chunk is written (the writer closes the file then).
 public final class FileRegionReader: ChannelDuplexHandler, RemovableChannelHandler {
     public typealias InboundIn = NIOAny
     public typealias InboundOut = NIOAny
     public typealias OutboundIn = IOData
     public typealias OutboundOut = ByteBuffer
 
-    /// The size of one pread, as HTTP/2's static bodies read.
-    public static let chunk = 64 * 1024
     /// Chunks read in one go before the loop gets a turn (a fast reader of a large file).
     private static let chunksPerTurn = 16
 
@@ -120,18 +112,12 @@ public final class FileRegionReader: ChannelDuplexHandler, RemovableChannelHandl
 
     /// The next chunk of `region`, moving its reader index past it.
     private func read(_ region: inout FileRegion, allocator: ByteBufferAllocator) throws -> ByteBuffer {
-        let want = min(Self.chunk, region.readableBytes)
-        var buffer = allocator.buffer(capacity: want)
-        let offset = Int64(region.readerIndex)
-        let count = try region.fileHandle.withUnsafeFileDescriptor { fd in
-            try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: want) { raw in
-                try Descriptors.readAt(fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[..<want]), at: offset)
-            }
+        let (offset, remaining) = (Int64(region.readerIndex), Int64(region.readableBytes))
+        let bytes = try region.fileHandle.withUnsafeFileDescriptor { fd in
+            try FileChunk.read(fd, at: offset, remaining: remaining, object: "file region", allocator: allocator)
         }
-        // The file shrank under us: what was promised cannot be sent.
-        guard count > 0 else { throw SystemError(call: "pread", object: "file region", errno: EIO) }
-        region.moveReaderIndex(forwardBy: count)
-        return buffer
+        region.moveReaderIndex(forwardBy: bytes.readableBytes)
+        return bytes
     }
 
     private func failAll(_ error: Error) {

@@ -24,6 +24,8 @@ public final class ContainerLauncher: WorkerLauncher, @unchecked Sendable {
     public let isolation: IsolationSpec
     private let steps: [RootfsStep]
     private let hierarchy: CgroupHierarchy?
+    /// The containers' pid 1 once it has forked the worker, resolved once.
+    private let smallInit = SmallInit()
 
     public init(isolation: IsolationSpec) throws {
         self.isolation = isolation
@@ -114,8 +116,7 @@ public final class ContainerLauncher: WorkerLauncher, @unchecked Sendable {
         let protocolFD = spec.protocolFD
         let targetFD = spec.targetFD
         let outlives = isolation.initOutlivesMain
-        let initFD = Self.openSmallInit()
-        defer { if initFD >= 0 { Descriptors.close(initFD) } }
+        let initFD = smallInit.fd
         let rc: Int32 = cSteps.withUnsafeBufferPointer { stepsBuffer in
             argv.withUnsafeBufferPointer { argvBuffer in
                 envp.withUnsafeBufferPointer { envpBuffer in
@@ -174,20 +175,6 @@ public final class ContainerLauncher: WorkerLauncher, @unchecked Sendable {
         }
         return pid
     }
-
-    /// `berth-init` beside berth's executable (built by `make` from support/berth-init.c), as
-    /// an O_PATH descriptor the container's pid 1 execs once it has forked the worker: a few
-    /// pages in place of a fork of berth. Missing (a berth built by `swift build` alone), pid
-    /// 1 stays the fork, which does the same work at a few MiB of RSS.
-    static func openSmallInit() -> Int32 {
-        guard let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else {
-            return -1
-        }
-        let path = (executable as NSString).deletingLastPathComponent + "/berth-init"
-        return (try? Files.openAt(AT_FDCWD, path, flags: Self.oPath | O_CLOEXEC)) ?? -1
-    }
-
-    private static let oPath: Int32 = 0o10000000  // O_PATH, linux/fcntl.h (hidden behind _GNU_SOURCE)
 
     /// Removes what the launcher made for all its workers: berth's own cgroup level and the
     /// staging directory. Call once every worker has been reaped.

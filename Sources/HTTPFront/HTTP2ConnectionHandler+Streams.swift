@@ -10,9 +10,6 @@ import Glibc
 /// Routing a stream's request and writing its answer: from the app, from a static file,
 /// or one of berth's own pages.
 extension HTTP2ConnectionHandler {
-    /// Bytes read from a static file per refill of a stream's send queue.
-    static let fileChunk = 64 * 1024
-
     /// Fields HTTP/2 forbids (RFC 9113 §8.2.2) or that the front owns.
     static let connectionSpecific: Set<String> = [
         "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer",
@@ -246,7 +243,7 @@ extension HTTP2ConnectionHandler {
     }
 
     /// Moves the rest of a static body into the stream's send queue until the queue is full
-    /// or the body ends; file regions are read with pread a chunk at a time. nghttp2 takes
+    /// or the body ends; file regions are read a `FileChunk` at a time. nghttp2 takes
     /// the bytes as the client's window allows; a `.writable` event calls this again.
     func fillFromFile(_ stream: HTTP2Stream) {
         guard case .staticBody(var chunks) = stream.kind, let context else { return }
@@ -257,12 +254,9 @@ extension HTTP2ConnectionHandler {
                 buffer = context.channel.allocator.buffer(string: text)
                 chunks.removeFirst()
             case .file(let file, let offset, let length):
-                let want = Int(min(Int64(Self.fileChunk), length))
-                var read = context.channel.allocator.buffer(capacity: want)
-                let count = (try? read.writeWithUnsafeMutableBytes(minimumWritableBytes: want) { raw in
-                    try Descriptors.readAt(file.fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[..<want]), at: offset)
-                }) ?? 0
-                guard count > 0 else {
+                do {
+                    buffer = try FileChunk.read(file.fd, at: offset, remaining: length, object: "static file", allocator: context.channel.allocator)
+                } catch {
                     // The file shrank or failed under us: the body cannot be completed.
                     stream.kind = .own
                     stream.responseComplete = true
@@ -270,11 +264,11 @@ extension HTTP2ConnectionHandler {
                     log(stream)
                     return
                 }
-                buffer = read
-                if Int64(count) == length {
+                let count = Int64(buffer.readableBytes)
+                if count == length {
                     chunks.removeFirst()
                 } else {
-                    chunks[0] = .file(file, offset: offset + Int64(count), length: length - Int64(count))
+                    chunks[0] = .file(file, offset: offset + count, length: length - count)
                 }
             }
             stream.bytesSent += Int64(buffer.readableBytes)

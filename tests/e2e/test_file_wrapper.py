@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import SAMPLES, VENV_PYTHON, processes_with_token
+from conftest import SAMPLES, VENV_PYTHON, processes_with_token, write_config
 from h2_client import H2Client
 from test_isolation import start, tidy, world_readable_tmpdir
 
@@ -213,22 +213,8 @@ def test_http2_file_body(start_berth, app_dir):
 
 def test_preloaded_workers_get_a_file_socket_too(tmp_path, app_dir):
     token = "filewrap-" + os.urandom(6).hex()
-    config = tmp_path / "berth.toml"
-    config.write_text(f"""\
-python = "{VENV_PYTHON}"
-
-[[listen]]
-bind = "127.0.0.1:0"
-
-[app.files]
-module = "app:app"
-chdir = "{app_dir}"
-workers = 2
-preload = true
-
-[app.files.isolation]
-enabled = false
-""")
+    config = write_config(tmp_path, app="files", chdir=app_dir, workers=2, app_lines="preload = true",
+                          access_log=None)
     berth = start(config, token, app="files")
     try:
         conn = http.client.HTTPConnection(berth.host, berth.port, timeout=60)
@@ -247,22 +233,9 @@ enabled = false
 
 def test_isolated_worker_passes_its_file(app_dir):
     token = "filewrap-" + os.urandom(6).hex()
-    config = app_dir.parent / f"berth-filewrap-{token}.toml"
-    config.write_text(f"""\
-python = "{VENV_PYTHON}"
-
-[[listen]]
-bind = "127.0.0.1:0"
-
-[app.files]
-module = "app:app"
-chdir = "{app_dir}"
-workers = 1
-
-[app.files.isolation]
-enabled = true
-memory = "128m"
-""")
+    config = write_config(app_dir.parent, app="files", chdir=app_dir, isolated=True,
+                          app_lines='isolation = { enabled = true, memory = "128m" }', access_log=None,
+                          name=f"berth-filewrap-{token}.toml")
     berth = start(config, token, app="files")
     try:
         conn = http.client.HTTPConnection(berth.host, berth.port, timeout=60)

@@ -10,6 +10,7 @@ the network, writes, the pids and memory limits, cgroup cleanup.
 These tests need root (berth writes uid maps and cgroups) and user namespaces. They do not
 skip: on a machine without them they fail loudly, at import.
 """
+import contextlib
 import os
 import re
 import shutil
@@ -63,8 +64,11 @@ ADDRESS_SPACE = 1 << 30  # address_space = "1g" in the shared config
 NOFILE = 2048            # nofile = 2048 there (not the default, 4096)
 
 
-def write_config(directory, volume, extra=""):
-    """The escape app isolated; `extra`: more lines for its isolation table."""
+def write_escape_config(directory, volume, *, chdir=ESCAPE, module="app:app", workers=1, app_lines="",
+                        isolation_lines=""):
+    """Writes directory/berth.toml: the escape app (or `module` in `chdir`) isolated with the
+    64m memory and PIDS_LIMIT pids limits, one writable `volume` and 1g of address space.
+    `app_lines` go in its [app.escape] table, `isolation_lines` in its isolation table."""
     config = directory / "berth.toml"
     config.write_text(f"""\
 python = "{VENV_PYTHON}"
@@ -73,20 +77,25 @@ python = "{VENV_PYTHON}"
 bind = "127.0.0.1:0"
 
 [app.escape]
-module = "app:app"
-chdir = "{ESCAPE}"
-workers = 1
-
+module = "{module}"
+chdir = "{chdir}"
+workers = {workers}
+{app_lines}
 [app.escape.isolation]
 enabled = true
 memory = "64m"
 pids = {PIDS_LIMIT}
 volumes = ["{volume}"]
 address_space = "1g"
-nofile = {NOFILE}
-{extra}
+{isolation_lines}
 """)
     return config
+
+
+def write_config(directory, volume, extra=""):
+    """The escape app isolated, 1 worker, nofile = NOFILE; `extra`: more lines for its
+    isolation table."""
+    return write_escape_config(directory, volume, isolation_lines=f"nofile = {NOFILE}\n{extra}")
 
 
 def kill_leftovers(token):
@@ -236,19 +245,28 @@ def volume():
     shutil.rmtree(path, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def escape(volume):
-    """One berth for the module, serving samples/escape isolated (1 worker)."""
+@contextlib.contextmanager
+def isolated_berth(write, *args):
+    """One berth serving the config `write(confdir, *args)` writes in a fresh world-readable
+    directory, its workers tagged with a fresh token (`berth.token`). After: it must stop
+    with 0; what carries the token, its cgroups, its staging root and confdir are removed."""
     confdir = world_readable_tmpdir("berth-iso-conf-")
     token = uuid.uuid4().hex
-    berth = start(write_config(confdir, volume), token)
+    berth = start(write(confdir, *args), token)
     berth.token = token
-    yield berth
     try:
+        yield berth
         assert berth.stop() == 0, berth.stderr
     finally:
         tidy(berth, token)
         shutil.rmtree(confdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def escape(volume):
+    """One berth for the module, serving samples/escape isolated (1 worker)."""
+    with isolated_berth(write_config, volume) as berth:
+        yield berth
 
 
 # ---------------------------------------------------------------- identity and privileges

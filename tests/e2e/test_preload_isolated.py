@@ -25,9 +25,11 @@ import pytest
 import requests
 
 from conftest import ROOT, VENV_PYTHON, Berth, processes_with_token
+# `volume` is test_isolation's module-scoped fixture: imported, it gives this module a volume
+# of its own.
 from test_isolation import (ESCAPE, HOSTNAME, NO_NETWORK_ERRNOS, ZERO_CAPS, berth_cgroups, call,
-                            cgroup_directories, describe, remove_cgroups, staging_root, start, tidy,
-                            world_readable_tmpdir)
+                            cgroup_directories, describe, isolated_berth, remove_cgroups, staging_root,
+                            start, tidy, volume, world_readable_tmpdir, write_escape_config)
 
 if os.geteuid() != 0:
     raise RuntimeError("tests/e2e/test_preload_isolated.py must run as root. Not skipping on purpose.")
@@ -39,27 +41,9 @@ READY_RE = re.compile(r"worker \d+ \(pid (\d+)\) ready in")
 
 
 def write_config(directory, volume, chdir=ESCAPE, module="app:app"):
-    config = directory / "berth.toml"
-    config.write_text(f"""\
-python = "{VENV_PYTHON}"
-
-[[listen]]
-bind = "127.0.0.1:0"
-
-[app.escape]
-module = "{module}"
-chdir = "{chdir}"
-workers = {WORKERS}
-preload = true
-
-[app.escape.isolation]
-enabled = true
-memory = "64m"
-pids = {PIDS_LIMIT}
-volumes = ["{volume}"]
-address_space = "1g"
-""")
-    return config
+    """`module` in `chdir` (the escape app) isolated, preloaded, WORKERS workers."""
+    return write_escape_config(directory, volume, chdir=chdir, module=module, workers=WORKERS,
+                               app_lines="preload = true")
 
 
 def ready_workers(berth):
@@ -88,24 +72,12 @@ def parent_of(pid):
 
 
 @pytest.fixture(scope="module")
-def volume():
-    path = world_readable_tmpdir("berth-iso-vol-")
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
 def escape(volume):
-    confdir = world_readable_tmpdir("berth-iso-conf-")
-    token = uuid.uuid4().hex
-    berth = start(write_config(confdir, volume), token)
-    berth.token = token
-    yield berth
-    try:
-        assert berth.stop() == 0, berth.stderr
-    finally:
-        tidy(berth, token)
-        shutil.rmtree(confdir, ignore_errors=True)
+    """One berth for the module, serving samples/escape isolated and preloaded, with both
+    its workers' "ready" lines read (stderr is read apart from stdout's "listening on")."""
+    with isolated_berth(write_config, volume) as berth:
+        berth.wait_for(lambda: len(ready_workers(berth)) == WORKERS, 30, f"{WORKERS} workers ready")
+        yield berth
 
 
 # ---------------------------------------------------------------- the forked workers
