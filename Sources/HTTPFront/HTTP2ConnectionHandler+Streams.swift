@@ -72,7 +72,7 @@ extension HTTP2ConnectionHandler {
         if !head.authority.isEmpty && head.first("host") == nil {
             headers.insert(("host", head.authority), at: 0)
         }
-        let serverName = head.authority.isEmpty ? (local?.ipAddress ?? "localhost") : hostName(head.authority)
+        let serverName = head.authority.isEmpty ? (local?.ipAddress ?? "localhost") : HTTPConnectionHandler.hostName(head.authority)
         let request = AppRequest(
             method: head.method, path: String(target.rawPath), query: String(target.query), version: "HTTP/2.0",
             headers: headers, remoteAddress: remote?.ipAddress ?? "127.0.0.1", remotePort: remote?.port ?? 0,
@@ -80,11 +80,6 @@ extension HTTP2ConnectionHandler {
             hasBody: !stream.requestComplete, requestID: stream.requestID)
         let bridge = HTTP2AppResponseBridge(loop: context.eventLoop, handler: self, stream: stream)
         stream.kind = .app(service.open(request, writer: bridge))
-    }
-
-    private func hostName(_ host: String) -> String {
-        if host.hasPrefix("["), let close = host.firstIndex(of: "]") { return String(host[...close]) }
-        return String(host.split(separator: ":", maxSplits: 1).first ?? "")
     }
 
     // MARK: - App responses (called on the loop by HTTP2AppResponseBridge)
