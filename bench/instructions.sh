@@ -9,7 +9,9 @@
 # callgrind twice (2,000 and 12,000 requests) and the difference per request is printed:
 # start-up cancels out. Rows: a 200 of the whole file, and a 304 (If-None-Match). nginx runs
 # as one process (master_process off) with sendfile and tcp_nopush on, as in `make bench`.
-# Kernel time is not counted: this is each server's own user-space work.
+# A last row counts berth's front alone (not its Python workers) for the hello WSGI app, 2
+# workers without isolation; it moves by ±1k between runs, with how the workers' answers
+# batch. Kernel time is not counted: this is each server's own user-space work.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 binary=${1:-.build/release/berth}
@@ -39,6 +41,23 @@ bind = "127.0.0.1:$berth_port"
 path = "/s/"
 static = "$work"
 follow_symlinks = true
+EOF
+cat > "$work/hello.toml" <<EOF
+python = "$PWD/.venv/bin/python"
+[server]
+access_log = "off"
+control_socket = "$work/control.sock"
+[[listen]]
+bind = "127.0.0.1:$berth_port"
+[app.hello]
+module = "app:app"
+chdir = "$PWD/samples/hello"
+workers = 2
+[app.hello.isolation]
+enabled = false
+[[route]]
+path = "/"
+app = "hello"
 EOF
 mkdir -p "$work/nginx"
 cat > "$work/nginx/nginx.conf" <<EOF
@@ -71,7 +90,11 @@ EOF
 total_instructions() {
     local server=$1 requests=$2; shift 2
     local out="$work/callgrind.$server.$requests.out" url
-    if [ "$server" = nginx ]; then
+    if [ "$server" = berth-app ]; then
+        url="http://127.0.0.1:$berth_port/"
+        BERTH_WORKER_PATH="$PWD/python" valgrind --tool=callgrind --callgrind-out-file="$out" \
+            "$work/berth" serve -c "$work/hello.toml" > "$work/valgrind.log" 2>&1 &
+    elif [ "$server" = nginx ]; then
         url="http://127.0.0.1:$nginx_port/s/1k.bin"
         valgrind --tool=callgrind --callgrind-out-file="$out" \
             nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log" > "$work/valgrind.log" 2>&1 &
@@ -115,3 +138,4 @@ for row in 200 304; do
     fi
     printf '%-26s %8s %8s %8s\n' "static 1 KiB, $row" "$ours" "$theirs" "$ratio"
 done
+printf '%-26s %8s\n' "hello app, front only" "$(per_request berth-app)"
