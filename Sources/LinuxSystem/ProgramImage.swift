@@ -19,7 +19,9 @@ public enum ProgramImage {
     /// only what serving runs comes back, on first use, from the page cache or the file.
     /// Both advices are safe here because these segments are never written: a private file
     /// mapping that is refaulted reads the file's unchanged bytes again. Relocated data lives
-    /// in writable segments and is never included. Returns the bytes advised.
+    /// in writable segments and is never included. A debugger's breakpoints in those pages
+    /// (copy-on-write changes) would be lost: berth calls this in release builds only.
+    /// Returns the bytes advised.
     @discardableResult
     public static func releaseStartupPages() throws(SystemError) -> Int {
         var ranges = [berth_code_range](repeating: berth_code_range(), count: 8)
