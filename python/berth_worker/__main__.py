@@ -1,6 +1,5 @@
 """Command line: python -m berth_worker --fd 3 (--app M:C | --django SETTINGS) [--chdir DIR] [--zygote] [--threads N]."""
 
-import argparse
 import os
 import signal
 import socket
@@ -13,22 +12,82 @@ from .protocol import (BOOT_ERROR, VERSION, Connection, GatewayGone, ProtocolErr
 from .worker import run
 
 
+USAGE = ('usage: python -m berth_worker [--fd FD] (--app MODULE:CALLABLE | --django SETTINGS_MODULE)\n'
+         '                                [--chdir DIR] [--zygote] [--threads N]\n')
+HELP = USAGE + '''
+berth WSGI worker
+
+options:
+  --fd FD          inherited socketpair end (default 3)
+  --app MODULE:CALLABLE
+                   the WSGI app (or MODULE:FACTORY())
+  --django SETTINGS_MODULE
+                   a Django project's settings; its WSGI_APPLICATION is served
+  --chdir DIR      chdir here and put it first on sys.path
+  --zygote         import the app once, then fork a worker per FORK command (preload)
+  --threads N      run N requests at once, one per thread (default 1)
+'''
+
+
+class Args:
+    """The parsed command line (the attributes argparse would give)."""
+
+    def __init__(self):
+        self.fd, self.app, self.django, self.chdir = 3, None, None, None
+        self.zygote, self.threads = False, 1
+
+
+def _usage_error(message):
+    sys.stderr.write('%spython -m berth_worker: error: %s\n' % (USAGE, message))
+    sys.exit(2)
+
+
+def _integer(option, text):
+    try:
+        return int(text)
+    except ValueError:
+        _usage_error('argument %s: invalid int value: %r' % (option, text))
+
+
 def parse_args(argv):
-    """Parse the command line (argparse exits 2 on errors)."""
-    p = argparse.ArgumentParser(prog='python -m berth_worker',
-                                description='berth WSGI worker')
-    p.add_argument('--fd', type=int, default=3, help='inherited socketpair end')
-    what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument('--app', metavar='MODULE:CALLABLE')
-    what.add_argument('--django', metavar='SETTINGS_MODULE')
-    p.add_argument('--chdir', metavar='DIR', help='chdir here and put it first on sys.path')
-    p.add_argument('--zygote', action='store_true',
-                   help='import the app once, then fork a worker per FORK command (preload)')
-    p.add_argument('--threads', type=int, default=1, metavar='N',
-                   help='run N requests at once, one per thread (default 1)')
-    args = p.parse_args(argv)
+    """Parse the command line; exit 2 with the usage on errors (as argparse did).
+
+    Hand-written rather than argparse: berth is the only caller, and argparse (with
+    gettext, shutil, bz2 and lzma behind it) cost every worker about 0.5 MiB.
+    """
+    args = Args()
+    rest = list(sys.argv[1:] if argv is None else argv)
+    while rest:
+        option = rest.pop(0)
+        if option in ('-h', '--help'):
+            sys.stdout.write(HELP)
+            sys.exit(0)
+        if option == '--zygote':
+            args.zygote = True
+            continue
+        option, eq, value = option.partition('=')
+        if option not in ('--fd', '--app', '--django', '--chdir', '--threads'):
+            _usage_error('unrecognized argument: %s' % option)
+        if not eq:
+            if not rest:
+                _usage_error('argument %s: expected one argument' % option)
+            value = rest.pop(0)
+        if option == '--fd':
+            args.fd = _integer(option, value)
+        elif option == '--threads':
+            args.threads = _integer(option, value)
+        elif option == '--chdir':
+            args.chdir = value
+        elif option == '--app':
+            args.app = value
+        else:
+            args.django = value
+    if args.app is not None and args.django is not None:
+        _usage_error('argument --django: not allowed with argument --app')
+    if args.app is None and args.django is None:
+        _usage_error('one of the arguments --app --django is required')
     if not 1 <= args.threads <= 256:
-        p.error('--threads must be from 1 to 256')
+        _usage_error('--threads must be from 1 to 256')
     return args
 
 

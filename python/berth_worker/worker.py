@@ -3,7 +3,6 @@
 import gc
 import json
 import sys
-import traceback
 from time import monotonic
 
 from .environ import base_environ, request_environ
@@ -85,6 +84,7 @@ class Worker:
         except Exception:
             if conn.failed is not None:
                 raise conn.failed from None
+            import traceback  # here, not at the top: most workers never need it
             text = traceback.format_exc()
             report(environ, text)
             resp.fail(text)
