@@ -25,8 +25,12 @@ build:
 ## release: optimized build, for load and benchmarks. The Swift runtime and Foundation are
 ## linked in statically (only what berth uses is kept: ~5 MiB less RSS, no PLT hop per
 ## retain/release), and the runtime exclusivity checks are compiled out of every module
-## (NIO's included); debug builds, which every test runs, keep them.
-RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -enforce-exclusivity=unchecked
+## (NIO's included); debug builds, which every test runs, keep them. lld packs the relative
+## relocations (DT_RELR: a 2.4 MB table becomes 40 KB) and berth exports no symbols (the
+## static stdlib's link arguments export all of them: a 1.9 MB table): pages start-up
+## no longer reads (docs/performance.md, "Memory").
+RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -enforce-exclusivity=unchecked \
+	-Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs -Xlinker --no-export-dynamic
 release:
 	$(SWIFT) build $(RELEASE_FLAGS)
 	$(CC) $(INIT_CFLAGS) -o .build/release/berth-init support/berth-init.c

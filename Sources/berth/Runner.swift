@@ -98,19 +98,9 @@ enum Runner {
             watcher = try DevWatcher(root: watch, logger: stack.logger) { stack.reload() }
             watcher?.start()
         }
-        // Start-up is over: hand back the memory only it used — freed heap pages and the
-        // pages of code only it ran (docs/performance.md, "Memory").
+        // Start-up is over: hand back the heap pages only it used (the config, TOML, the
+        // containers' plans), which glibc would otherwise keep for reuse.
         MallocHeap.trim()
-        #if !DEBUG
-        // Not in debug builds: a debugger's breakpoints are copy-on-write changes to those
-        // pages, which MADV_DONTNEED would discard.
-        do {
-            let bytes = try ProgramImage.releaseStartupPages()
-            stack.logger.debug("start-up over: \(bytes >> 20) MiB of berth's code advised out of memory")
-        } catch {
-            stack.logger.debug("start-up over; pages not released: \(error)")
-        }
-        #endif
         let signal = await signals.wait()
         stack.logger.info("\(signalName(signal)): stopping")
         _ = watcher

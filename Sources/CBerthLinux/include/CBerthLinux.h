@@ -1,8 +1,6 @@
 #ifndef CBERTHLINUX_H
 #define CBERTHLINUX_H
 
-#include <stddef.h>
-#include <stdint.h>
 #include <sys/types.h>
 
 #include "CBerthContainer.h"
@@ -40,22 +38,8 @@ int berth_pidfd_open(pid_t pid);
 /// Swift cannot import), or -1.
 int berth_usable_cpus(void);
 
-/// A page-aligned range of this program's own image.
-struct berth_code_range {
-    uintptr_t start;
-    size_t length;
-};
-
-/// The read-only segments of the running executable (its code, read-only data, symbol and
-/// relocation tables: PT_LOAD without PF_W, whole pages only), from dl_iterate_phdr. Fills
-/// at most `max` ranges; returns how many there are.
-int berth_program_code_ranges(struct berth_code_range *ranges, int max);
-
 /// malloc_trim(0) (malloc.h, which Swift's Glibc module does not import): gives the free
 /// pages of every malloc arena back to the kernel. 1 if memory was released, else 0.
 int berth_malloc_trim(void);
-
-/// madvise's MADV_PAGEOUT (Linux 5.4), which Swift's Glibc module may lack.
-enum { BERTH_MADV_PAGEOUT = 21 };
 
 #endif
