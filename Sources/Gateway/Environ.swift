@@ -23,37 +23,25 @@ enum Environ {
             for (name, value) in request.headers { capacity += name.utf8.count + value.utf8.count + 7 }
         }
         buffer.writePacked(capacity: capacity) { out in
-            out.write("REQUEST_METHOD\0")
-            writeValue(request.method, to: &out)
-            out.write("SCRIPT_NAME\0")
-            writeValue(request.scriptName, to: &out)
+            writePair("REQUEST_METHOD\0", request.method, to: &out)
+            writePair("SCRIPT_NAME\0", request.scriptName, to: &out)
             // PATH_INFO is the decoded path as raw bytes; the worker reads them as latin-1.
-            out.write("PATH_INFO\0")
             if request.path.utf8.contains(UInt8(ascii: "%")) {
+                out.write("PATH_INFO\0")
                 let decoded = PercentDecoding.decode(request.path.utf8) ?? Array(request.path.utf8)
                 decoded.withUnsafeBytes { out.write($0) }
                 out.write(byte: 0)
             } else {
-                writeValue(request.path, to: &out)
+                writePair("PATH_INFO\0", request.path, to: &out)
             }
-            out.write("QUERY_STRING\0")
-            writeValue(request.query, to: &out)
-            out.write("SERVER_NAME\0")
-            writeValue(request.serverName, to: &out)
-            out.write("SERVER_PORT\0")
-            out.write(decimal: request.serverPort)
-            out.write(byte: 0)
-            out.write("SERVER_PROTOCOL\0")
-            writeValue(request.version, to: &out)
-            out.write("REMOTE_ADDR\0")
-            writeValue(request.remoteAddress, to: &out)
-            out.write("REMOTE_PORT\0")
-            out.write(decimal: request.remotePort)
-            out.write(byte: 0)
-            out.write("wsgi.url_scheme\0")
-            writeValue(request.scheme, to: &out)
-            out.write("berth.request_id\0")
-            writeValue(request.requestID, to: &out)
+            writePair("QUERY_STRING\0", request.query, to: &out)
+            writePair("SERVER_NAME\0", request.serverName, to: &out)
+            writePair("SERVER_PORT\0", port: request.serverPort, to: &out)
+            writePair("SERVER_PROTOCOL\0", request.version, to: &out)
+            writePair("REMOTE_ADDR\0", request.remoteAddress, to: &out)
+            writePair("REMOTE_PORT\0", port: request.remotePort, to: &out)
+            writePair("wsgi.url_scheme\0", request.scheme, to: &out)
+            writePair("berth.request_id\0", request.requestID, to: &out)
             guard !repeated else { return }
             for (name, value) in request.headers where !name.utf8.contains(UInt8(ascii: "_")) {
                 writeCGIName(name, to: &out)
@@ -67,6 +55,20 @@ enum Environ {
         }
         let length = buffer.writerIndex - start
         buffer.setInteger(UInt32(length), at: headerIndex)
+    }
+
+    /// A key (with its NUL) and a value, then the value's NUL.
+    @inline(__always)
+    private static func writePair(_ key: StaticString, _ value: String, to out: inout PackedWriter) {
+        out.write(key)
+        writeValue(value, to: &out)
+    }
+
+    @inline(__always)
+    private static func writePair(_ key: StaticString, port: Int, to out: inout PackedWriter) {
+        out.write(key)
+        out.write(decimal: port)
+        out.write(byte: 0)
     }
 
     @inline(__always)
