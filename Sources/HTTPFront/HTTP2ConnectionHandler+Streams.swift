@@ -10,11 +10,6 @@ import Glibc
 /// Routing a stream's request and writing its answer: from the app, from a static file,
 /// or one of berth's own pages.
 extension HTTP2ConnectionHandler {
-    /// Fields HTTP/2 forbids (RFC 9113 §8.2.2) or that the front owns.
-    static let connectionSpecific: Set<String> = [
-        "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer",
-    ]
-
     func startRequest(_ id: Int32, head: HTTP2RequestHead, endStream: Bool) {
         let stream = HTTP2Stream(id: id, head: head, requestID: HTTPConnectionHandler.nextID().text, requestComplete: endStream)
         streams[id] = stream
@@ -64,19 +59,18 @@ extension HTTP2ConnectionHandler {
 
     private func openExchange(_ stream: HTTP2Stream, target: RequestTarget, service: AppService) {
         guard let context else { return }
-        let local = context.channel.localAddress
-        let remote = context.channel.remoteAddress
+        let peers = peers(context)
         let head = stream.head
         var headers = head.headers
         // WSGI apps (Django's ALLOWED_HOSTS) read the host from HTTP_HOST.
         if !head.authority.isEmpty && head.first("host") == nil {
             headers.insert(("host", head.authority), at: 0)
         }
-        let serverName = head.authority.isEmpty ? (local?.ipAddress ?? "localhost") : HTTPConnectionHandler.hostName(head.authority)
+        let serverName = head.authority.isEmpty ? peers.localIP ?? "localhost" : FrontFields.hostName(head.authority)
         let request = AppRequest(
             method: head.method, path: String(target.rawPath), query: String(target.query), version: "HTTP/2.0",
-            headers: headers, remoteAddress: remote?.ipAddress ?? "127.0.0.1", remotePort: remote?.port ?? 0,
-            serverName: serverName, serverPort: local?.port ?? 0, scheme: scheme,
+            headers: headers, remoteAddress: peers.remoteIP ?? "127.0.0.1", remotePort: peers.remotePort,
+            serverName: serverName, serverPort: peers.localPort, scheme: scheme,
             hasBody: !stream.requestComplete, requestID: stream.requestID)
         let bridge = HTTP2AppResponseBridge(loop: context.eventLoop, handler: self, stream: stream)
         stream.kind = .app(service.open(request, writer: bridge))
@@ -90,8 +84,8 @@ extension HTTP2ConnectionHandler {
         fields.reserveCapacity(headers.count + 1)
         var hasDate = false
         for (name, value) in headers {
+            if FrontFields.isHopByHop(name) { continue }
             let lower = name.lowercased()
-            if Self.connectionSpecific.contains(lower) { continue }
             if lower == "date" { hasDate = true }
             guard let clean = Self.fieldValue(value) else { continue }
             fields.append((lower, clean))
@@ -280,7 +274,7 @@ extension HTTP2ConnectionHandler {
         stream.logged = true
         guard let accessLog = configuration.accessLog else { return }
         accessLog.write(AccessLog.Entry(
-            remote: context?.channel.remoteAddress?.ipAddress ?? "-", method: stream.head.method, uri: stream.head.path,
+            remote: context.flatMap { peers($0).remoteIP } ?? "-", method: stream.head.method, uri: stream.head.path,
             version: "HTTP/2.0", status: stream.status, bytes: stream.bytesSent,
             referer: stream.head.first("referer"), userAgent: stream.head.first("user-agent"),
             seconds: Double((NIODeadline.now() - stream.start).nanoseconds) / 1e9, requestID: stream.requestID))

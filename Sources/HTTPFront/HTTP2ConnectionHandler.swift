@@ -15,6 +15,8 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     let session: HTTP2Session
     private(set) var context: ChannelHandlerContext?
     var streams: [Int32: HTTP2Stream] = [:]
+    /// The connection's addresses, formatted once it first needs them (`peers(_:)`).
+    private var peersCache: ConnectionPeers?
     private var started = false
     private var outputScheduled = false
     private var closing = false
@@ -320,5 +322,15 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
             session.consume(streamID: stream.id, count: chunk.readableBytes)
         }
         if !held.isEmpty && stream.requestComplete { exchange.requestEnd() }
+    }
+}
+
+extension HTTP2ConnectionHandler {
+    /// The connection's addresses, formatted on first use (not per stream).
+    func peers(_ context: ChannelHandlerContext) -> ConnectionPeers {
+        if let peersCache { return peersCache }
+        let peers = ConnectionPeers(context.channel)
+        peersCache = peers
+        return peers
     }
 }

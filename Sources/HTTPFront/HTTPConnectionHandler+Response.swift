@@ -6,28 +6,13 @@ import NIOHTTP1
 extension HTTPConnectionHandler {
     // MARK: - App responses (called on the loop by AppResponseBridge)
 
-    /// Hop-by-hop fields an app must not send (PEP 3333, RFC 9110 §7.6.1); the front
-    /// owns the connection's framing. By bytes: this runs for every field of every app
-    /// response.
-    static func isHopByHop(_ name: String) -> Bool {
-        let utf8 = name.utf8
-        switch utf8.count {
-        case 2: return utf8.equalsIgnoringCase("te")
-        case 7: return utf8.equalsIgnoringCase("upgrade") || utf8.equalsIgnoringCase("trailer")
-        case 10: return utf8.equalsIgnoringCase("connection") || utf8.equalsIgnoringCase("keep-alive")
-        case 16: return utf8.equalsIgnoringCase("proxy-connection")
-        case 17: return utf8.equalsIgnoringCase("transfer-encoding")
-        default: return false
-        }
-    }
-
     func appResponseHead(_ request: ActiveRequest, status: Int, reason: String, headers: [(name: String, value: String)]) {
         guard current === request, !request.responseStarted else { return }
         var fields: [(name: String, value: String)] = []
         fields.reserveCapacity(headers.count)
         var hasLength = false
         for (name, value) in headers {
-            if Self.isHopByHop(name) { continue }
+            if FrontFields.isHopByHop(name) { continue }
             if name.utf8.equalsIgnoringCase("content-length") { hasLength = true }
             fields.append((name, value))
         }
@@ -194,10 +179,10 @@ extension HTTPConnectionHandler {
 
     func log(_ request: ActiveRequest) {
         guard let accessLog = configuration.accessLog else { return }
-        if remoteText == nil { remoteText = context?.channel.remoteAddress?.ipAddress ?? "-" }
+
         let version = request.head.version
         accessLog.write(AccessLog.Entry(
-            remote: remoteText ?? "-", method: request.head.method.rawValue, uri: request.head.uri,
+            remote: context.flatMap { peers($0).remoteIP } ?? "-", method: request.head.method.rawValue, uri: request.head.uri,
             version: version == .http1_1 ? "HTTP/1.1" : version == .http1_0 ? "HTTP/1.0" : "HTTP/\(version.major).\(version.minor)",
             status: request.status, bytes: request.bytesSent,
             referer: request.head.headers.first(name: "referer"), userAgent: request.head.headers.first(name: "user-agent"),

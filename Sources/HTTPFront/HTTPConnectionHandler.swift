@@ -44,10 +44,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     var readingPaused = false
     /// Whether TCP_CORK can be set on this connection (false once it failed: a unix socket).
     var corkable = true
-    /// The client's address as the access log writes it, formatted once per connection.
-    var remoteText: String?
-    /// The addresses for apps' environs, formatted once per connection (`peerFacts`).
-    var peers: PeerFacts?
+    /// The connection's addresses, formatted once it first needs them (`peers(_:)`).
+    private var peersCache: ConnectionPeers?
     /// Inside a read burst (channelRead … channelReadComplete): responses finished now are
     /// flushed together at its end — one writev for a batch of pipelined requests.
     var inReadBurst = false
@@ -309,14 +307,14 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         _ head: HTTPRequestHead, target: RequestTarget, service: AppService, id: RequestID, hasBody: Bool,
         keepAlive: Bool, responseHeaders: [(String, String)], context: ChannelHandlerContext
     ) {
-        let peers = peerFacts(context)
+        let peers = peers(context)
         let hostHeader = head.headers.first(name: "host") ?? ""
-        let serverName = hostHeader.isEmpty ? peers.localIP : Self.hostName(hostHeader)
+        let serverName = hostHeader.isEmpty ? peers.localIP ?? "localhost" : FrontFields.hostName(hostHeader)
         let appRequest = AppRequest(
             method: head.method.rawValue, path: String(target.rawPath), query: String(target.query),
             version: head.version == .http1_1 ? "HTTP/1.1" : "HTTP/\(head.version.major).\(head.version.minor)",
             headers: head.headers.map { ($0.name, $0.value) },
-            remoteAddress: peers.remoteIP, remotePort: peers.remotePort,
+            remoteAddress: peers.remoteIP ?? "127.0.0.1", remotePort: peers.remotePort,
             serverName: serverName, serverPort: peers.localPort, scheme: scheme,
             hasBody: hasBody, requestID: id.text)
         // The kind is a placeholder until the service hands back the exchange just below.
@@ -335,35 +333,12 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         }
     }
 
-    /// The connection's addresses as an app's environ gives them, formatted once per
-    /// connection (inet_ntop and a String each time cost more than the rest of the environ).
-    struct PeerFacts {
-        var remoteIP: String
-        var remotePort: Int
-        var localIP: String
-        var localPort: Int
-    }
-
-    private func peerFacts(_ context: ChannelHandlerContext) -> PeerFacts {
-        if let peers { return peers }
-        let local = context.channel.localAddress
-        let remote = context.channel.remoteAddress
-        let facts = PeerFacts(
-            remoteIP: remote?.ipAddress ?? "127.0.0.1", remotePort: remote?.port ?? 0,
-            localIP: local?.ipAddress ?? "localhost", localPort: local?.port ?? 0)
-        peers = facts
-        return facts
-    }
-
-    /// A Host value without its port: `[v6]` keeps its brackets. By bytes (String's
-    /// split works on Characters).
-    static func hostName(_ host: String) -> String {
-        let bytes = host.utf8
-        if bytes.first == UInt8(ascii: "["), let close = bytes.firstIndex(of: UInt8(ascii: "]")) {
-            return String(host[...close])
-        }
-        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else { return host }
-        return String(host[..<colon])
+    /// The connection's addresses, formatted on first use.
+    func peers(_ context: ChannelHandlerContext) -> ConnectionPeers {
+        if let peersCache { return peersCache }
+        let peers = ConnectionPeers(context.channel)
+        peersCache = peers
+        return peers
     }
 
     private func requestBody(_ chunk: ByteBuffer, context: ChannelHandlerContext) {

@@ -34,20 +34,20 @@ struct PackedWriterTests {
     }
 
     @Test func hostNamesLoseTheirPort() {
-        #expect(HTTPConnectionHandler.hostName("example.com:8080") == "example.com")
-        #expect(HTTPConnectionHandler.hostName("example.com") == "example.com")
-        #expect(HTTPConnectionHandler.hostName("[::1]:8000") == "[::1]")
-        #expect(HTTPConnectionHandler.hostName("[::1]") == "[::1]")
-        #expect(HTTPConnectionHandler.hostName("") == "")
-        #expect(HTTPConnectionHandler.hostName("bücher.example:80") == "bücher.example")
+        #expect(FrontFields.hostName("example.com:8080") == "example.com")
+        #expect(FrontFields.hostName("example.com") == "example.com")
+        #expect(FrontFields.hostName("[::1]:8000") == "[::1]")
+        #expect(FrontFields.hostName("[::1]") == "[::1]")
+        #expect(FrontFields.hostName("") == "")
+        #expect(FrontFields.hostName("bücher.example:80") == "bücher.example")
     }
 
     @Test func hopByHopFieldsInAnyCase() {
         for name in ["Connection", "keep-alive", "Proxy-Connection", "TRANSFER-ENCODING", "Upgrade", "te", "Trailer"] {
-            #expect(HTTPConnectionHandler.isHopByHop(name), "\(name)")
+            #expect(FrontFields.isHopByHop(name), "\(name)")
         }
         for name in ["Content-Length", "Content-Type", "Trailers", "t", "Connections", "X-Upgrade", "Set-Cookie"] {
-            #expect(!HTTPConnectionHandler.isHopByHop(name), "\(name)")
+            #expect(!FrontFields.isHopByHop(name), "\(name)")
         }
     }
 }
