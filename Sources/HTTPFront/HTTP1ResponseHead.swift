@@ -21,7 +21,7 @@ enum HTTP1ResponseHead {
         fields: [(name: String, value: String)], overrides: [(String, String)] = [],
         keepAlive: Bool, isHead: Bool, date: String
     ) -> Framing {
-        let statusHasBody = !(100..<200).contains(status) && status != 204 && status != 304
+        let statusHasBody = Self.statusHasBody(status)
         var hasLength = false
         if statusHasBody {
             for field in fields where isNamed(field.name, "content-length") {
@@ -71,12 +71,35 @@ enum HTTP1ResponseHead {
     static func write(
         into buffer: inout ByteBuffer, rendered: ByteBuffer, status: Int, keepAlive: Bool, isHead: Bool
     ) -> Framing {
-        let statusHasBody = !(100..<200).contains(status) && status != 204 && status != 304
+        let statusHasBody = Self.statusHasBody(status)
         buffer.writeImmutableBuffer(rendered)
         buffer.writeImmutableBuffer(HTTPDate.fieldLine())
         if !keepAlive { buffer.writeStaticString("Connection: close\r\n") }
         buffer.writeStaticString("\r\n")
         return Framing(chunked: false, hasBody: statusHasBody && !isHead)
+    }
+
+    /// Whether a response with `status` may have a body (RFC 9110 §6.4.1: not 1xx, 204, 304).
+    static func statusHasBody(_ status: Int) -> Bool {
+        !(100..<200).contains(status) && status != 204 && status != 304
+    }
+
+    /// An HTTP/1.1 status line (with the standard reason) and `fields`, rendered once for
+    /// heads written many times (`write(into:rendered:…)`).
+    static func rendered(status: Int, fields: [(name: String, value: String)]) -> ByteBuffer {
+        let reason = ErrorPage.reasonPhrase(status)
+        var capacity = 9 + 21 + reason.utf8.count + 2
+        for (name, value) in fields { capacity += name.utf8.count + value.utf8.count + 4 }
+        var buffer = ByteBuffer()
+        buffer.writePacked(capacity: capacity) { out in
+            out.write("HTTP/1.1 ")
+            out.write(decimal: status)
+            out.write(byte: UInt8(ascii: " "))
+            out.write(reason)
+            out.write("\r\n")
+            for (name, value) in fields { writeField(name, value, into: &out) }
+        }
+        return buffer
     }
 
     /// The reason phrase to send: the app's (or berth's) own, except where NIO's encoder used

@@ -16,8 +16,7 @@ extension HTTPConnectionHandler {
             if name.utf8.equalsIgnoringCase("content-length") { hasLength = true }
             fields.append((name, value))
         }
-        let bodyless = status == 204 || status == 304 || (100..<200).contains(status)
-        if !hasLength && !bodyless && request.head.version.isBefore11 {
+        if !hasLength && HTTP1ResponseHead.statusHasBody(status) && request.head.version.isBefore11 {
             // HTTP/1.0 has no chunked coding: the end of the body is the end of the connection.
             request.keepAlive = false
         }

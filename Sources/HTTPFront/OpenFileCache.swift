@@ -73,34 +73,43 @@ final class StaticFile: Sendable {
             identityFields = nil
             return
         }
-        var validators: [(name: String, value: String)] = [
-            ("Last-Modified", identity.lastModified), ("ETag", identity.etag),
-        ]
-        if gzip != nil || brotli != nil { validators.append(("Vary", "Accept-Encoding")) }
-        validators += caching
-        var full = validators
-        full.append(("Content-Type", contentType))
-        full.append(("Accept-Ranges", "bytes"))
-        full.append(("Content-Length", String(identity.size)))
+        let validators = Self.validatorFields(of: identity, varies: gzip != nil || brotli != nil, caching: caching)
+        let full = Self.wholeFileFields(validators, contentType: contentType, coding: nil, size: identity.size)
         identityFields = IdentityFields(
             notModified: validators, full: full,
-            notModifiedHead: Self.head("HTTP/1.1 304 Not Modified\r\n", validators),
-            fullHead: Self.head("HTTP/1.1 200 OK\r\n", full))
+            notModifiedHead: HTTP1ResponseHead.rendered(status: 304, fields: validators),
+            fullHead: HTTP1ResponseHead.rendered(status: 200, fields: full))
+    }
+
+    /// The validators of `file` and the route's caching fields: all a 304 says, and how every
+    /// answer of the file starts (`varies`: it has precompressed siblings).
+    static func validatorFields(
+        of file: OpenFile, varies: Bool, caching: [(name: String, value: String)]
+    ) -> [(name: String, value: String)] {
+        var fields: [(name: String, value: String)] = [("Last-Modified", file.lastModified), ("ETag", file.etag)]
+        fields.reserveCapacity(6 + caching.count)
+        if varies { fields.append(("Vary", "Accept-Encoding")) }
+        fields += caching
+        return fields
+    }
+
+    /// A 200 of a whole file (`size` bytes, compressed with `coding` or not): `validators`,
+    /// then the representation's own fields.
+    static func wholeFileFields(
+        _ validators: [(name: String, value: String)], contentType: String, coding: String?, size: Int64
+    ) -> [(name: String, value: String)] {
+        var fields = validators
+        fields.append(("Content-Type", contentType))
+        if let coding {
+            fields.append(("Content-Encoding", coding))
+        } else {
+            fields.append(("Accept-Ranges", "bytes"))
+        }
+        fields.append(("Content-Length", String(size)))
+        return fields
     }
 
     var hasVariants: Bool { gzip != nil || brotli != nil }
-
-    private static func head(_ statusLine: StaticString, _ fields: [(name: String, value: String)]) -> ByteBuffer {
-        var buffer = ByteBuffer()
-        buffer.writeStaticString(statusLine)
-        for (name, value) in fields {
-            buffer.writeString(name)
-            buffer.writeStaticString(": ")
-            buffer.writeString(value)
-            buffer.writeStaticString("\r\n")
-        }
-        return buffer
-    }
 }
 
 /// What a path names in a static site.

@@ -65,16 +65,13 @@ public enum StaticResponder {
         // The identity file's usual answers come ready-made with the lookup.
         let ready = coding == nil ? found.identityFields : nil
         // The validators and caching fields (all a 304 says), then the representation's own.
-        var headers: [(name: String, value: String)]
+        let headers: [(name: String, value: String)]
         if let ready {
             headers = ready.notModified
         } else {
-            headers = []
-            headers.reserveCapacity(8)
-            headers.append(("Last-Modified", file.lastModified))
-            headers.append(("ETag", file.etag))
-            if found.hasVariants { headers.append(("Vary", "Accept-Encoding")) }
-            site.addCachingHeaders(to: &headers)
+            var caching: [(name: String, value: String)] = []
+            site.addCachingHeaders(to: &caching)
+            headers = StaticFile.validatorFields(of: file, varies: found.hasVariants, caching: caching)
         }
         if notModified(file, request) {
             var answer = StaticAnswer(status: 304, headers: headers)
@@ -109,14 +106,8 @@ public enum StaticResponder {
             answer.http11Head = ready.fullHead
             return answer
         }
-        headers.append(("Content-Type", found.contentType))
-        if let coding {
-            headers.append(("Content-Encoding", coding))
-        } else {
-            headers.append(("Accept-Ranges", "bytes"))
-        }
-        headers.append(("Content-Length", String(size)))
-        return StaticAnswer(status: 200, headers: headers, body: .file(file, offset: 0, length: size))
+        let fields = StaticFile.wholeFileFields(headers, contentType: found.contentType, coding: coding, size: size)
+        return StaticAnswer(status: 200, headers: fields, body: .file(file, offset: 0, length: size))
     }
 
     // MARK: - Conditional requests (RFC 9110 §13)
