@@ -25,7 +25,13 @@ enum HTTPDate {
     }
 
     /// `Sun, 06 Nov 1994 08:49:37 GMT` for now.
-    static func now() -> String {
+    static func now() -> String { current().imf }
+
+    /// `Date: <now>\r\n`, the field line HTTP/1 heads end with.
+    static func fieldLine() -> ByteBuffer { current().fieldLine }
+
+    /// This thread's cache, its IMF-fixdate forms renewed when the second changed.
+    private static func current() -> Cache {
         let second = time(nil)
         let cache = self.cache
         if cache.imfSecond != second {
@@ -36,13 +42,7 @@ enum HTTPDate {
             cache.fieldLine.writeString(cache.imf)
             cache.fieldLine.writeStaticString("\r\n")
         }
-        return cache.imf
-    }
-
-    /// `Date: <now>\r\n`, the field line HTTP/1 heads end with.
-    static func fieldLine() -> ByteBuffer {
-        _ = now()
-        return cache.fieldLine
+        return cache
     }
 
     /// `06/Nov/1994:08:49:37 +0000` for now, as nginx's `$time_local` in UTC.
