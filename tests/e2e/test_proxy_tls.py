@@ -168,9 +168,9 @@ upstream = "secure"
         upstream.stop()
 
 
-def test_bad_tls_ca_stops_berth_with_the_key(start_berth, tmp_path):
-    bad = tmp_path / "not-a-ca.pem"
-    bad.write_text("not a certificate\n")
+def secure_upstream_config(tmp_path, tls_ca):
+    """A config whose only route goes to an https upstream with `tls_ca` (nothing listens
+    there: these tests are about loading the CA)."""
     config = tmp_path / "berth.toml"
     config.write_text(f"""\
 [[listen]]
@@ -178,31 +178,26 @@ bind = "127.0.0.1:0"
 
 [upstream.secure]
 servers = ["https://127.0.0.1:1"]
-tls_ca = "{bad}"
+tls_ca = "{tls_ca}"
 
 [[route]]
 path = "/"
 upstream = "secure"
 """)
+    return config
+
+
+def test_bad_tls_ca_stops_berth_with_the_key(start_berth, tmp_path):
+    bad = tmp_path / "not-a-ca.pem"
+    bad.write_text("not a certificate\n")
+    config = secure_upstream_config(tmp_path, bad)
     berth = start_berth("serve", "-c", config, ready_timeout=0)
     assert berth.proc.wait(30) != 0
     berth.wait_for(lambda: "upstream.secure: tls_ca: cannot load" in berth.stderr, 5, "the tls_ca error")
 
 
 def test_missing_tls_ca_is_a_config_error(tmp_path):
-    config = tmp_path / "berth.toml"
-    config.write_text(f"""\
-[[listen]]
-bind = "127.0.0.1:0"
-
-[upstream.secure]
-servers = ["https://127.0.0.1:1"]
-tls_ca = "missing-ca.pem"
-
-[[route]]
-path = "/"
-upstream = "secure"
-""")
+    config = secure_upstream_config(tmp_path, "missing-ca.pem")
     done = subprocess.run([str(BERTH_BIN), "check", "-c", str(config)], capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert f"{config}: upstream.secure.tls_ca: {tmp_path}/missing-ca.pem does not exist" in done.stdout + done.stderr
