@@ -86,6 +86,14 @@ http {
 }
 EOF
 
+# stop PID: SIGTERM (callgrind then writes its profile), SIGKILL after 60 s (bounded).
+stop() {
+    kill "$1" 2>/dev/null || return 0
+    for _ in $(seq 600); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
 # total_instructions SERVER REQUESTS [h2load args...]: the server's whole run under callgrind
 total_instructions() {
     local server=$1 requests=$2; shift 2
@@ -104,14 +112,19 @@ total_instructions() {
             "$work/berth" serve -c "$work/berth.toml" > "$work/valgrind.log" 2>&1 &
     fi
     local pid=$!
-    for _ in $(seq 200); do curl -s -o /dev/null "$url" && break; sleep 0.2; done
-    if ! h2load --h1 -n "$requests" -c 50 "$@" "$url" | grep -q "succeeded, 0 failed, 0 errored"; then
-        echo "instructions.sh: $server: some requests failed" >&2
-        kill "$pid"
+    local ready=""
+    for _ in $(seq 300); do
+        curl -s -o /dev/null --max-time 5 "$url" && { ready=yes; break; }
+        sleep 0.2
+    done
+    if [ -z "$ready" ] || ! timeout 600 h2load --h1 -n "$requests" -c 50 "$@" "$url" \
+        | grep -q "succeeded, 0 failed, 0 errored"; then
+        echo "instructions.sh: $server: ${ready:+some requests failed}${ready:-never answered under valgrind}" >&2
+        tail -5 "$work/valgrind.log" >&2
+        stop "$pid"
         exit 1
     fi
-    kill "$pid"
-    wait "$pid" || true
+    stop "$pid"
     callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }'
 }
 
