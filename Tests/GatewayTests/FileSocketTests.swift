@@ -5,8 +5,6 @@ import Testing
 
 @Suite("Passing response files over a file socket")
 struct FileSocketTests {
-    static func isClosed(_ fd: Int32) -> Bool { fcntl(fd, F_GETFD) == -1 && errno == EBADF }
-
     @Test func descriptorsArriveInOrderAndNothingWaitsAfterThem() throws {
         let (ours, theirs) = try Descriptors.socketPair()
         defer {

@@ -21,7 +21,7 @@ final class FileService: AppService, @unchecked Sendable {
 
     let path: String
     let status: Int
-    var descriptors: [Int32] = []
+    var descriptors: [OpenedFile] = []
 
     init(path: String, status: Int = 200) {
         self.path = path
@@ -30,11 +30,34 @@ final class FileService: AppService, @unchecked Sendable {
 
     func open(_ request: AppRequest, writer: AppResponseWriter) -> AppExchangeHandle {
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        descriptors.append(fd)
+        descriptors.append(OpenedFile(fd))
         writer.responseHead(status: status, reason: "", headers: [("Content-Length", "100")])
         writer.responseFile(ResponseFile(fd: fd, offset: 10, length: 100))
         writer.responseEnd()
         return Handle()
+    }
+}
+
+/// A descriptor and the file it was opened on. Tests run in parallel, so a closed
+/// descriptor's number can be reused at once by another test's open: "closed" means
+/// the number no longer names this file, not merely that fcntl fails on it.
+struct OpenedFile {
+    let fd: Int32
+    let device: UInt
+    let inode: UInt
+
+    init(_ fd: Int32) {
+        var info = stat()
+        precondition(fstat(fd, &info) == 0, "fstat on a descriptor just opened")
+        self.fd = fd
+        device = UInt(info.st_dev)
+        inode = UInt(info.st_ino)
+    }
+
+    var isClosed: Bool {
+        var info = stat()
+        if fstat(fd, &info) != 0 { return errno == EBADF }
+        return UInt(info.st_dev) != device || UInt(info.st_ino) != inode
     }
 }
 
@@ -51,8 +74,6 @@ struct AppFileTests {
         try FrontHarness(configuration: FrontConfiguration(route: { _ in .app(service, prefix: "/") }))
     }
 
-    static func isClosed(_ fd: Int32) -> Bool { fcntl(fd, F_GETFD) == -1 && errno == EBADF }
-
     @Test func getSendsTheRegionAndClosesTheFile() throws {
         defer { unlink(path) }
         let service = FileService(path: path)
@@ -62,7 +83,7 @@ struct AppFileTests {
         #expect(out.contains("content-length: 100\r\n") || out.contains("Content-Length: 100\r\n"))
         #expect(out.hasSuffix("\r\n\r\n<file 100 bytes>"))
         #expect(front.isActive)
-        #expect(service.descriptors.count == 1 && Self.isClosed(service.descriptors[0]))
+        #expect(service.descriptors.count == 1 && service.descriptors[0].isClosed)
     }
 
     @Test func headAndBodylessStatusesCloseWithoutSending() throws {
@@ -72,22 +93,22 @@ struct AppFileTests {
             let front = try harness(service)
             let out = try front.exchange(request)
             #expect(!out.contains("<file"))
-            #expect(Self.isClosed(service.descriptors[0]))
+            #expect(service.descriptors[0].isClosed)
         }
     }
 
     @Test func responseFileClosesWhatItStillOwns() throws {
         defer { unlink(path) }
-        let dropped = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        do { _ = ResponseFile(fd: dropped, offset: 0, length: 1) }
-        #expect(Self.isClosed(dropped))
-        let taken = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        let dropped = OpenedFile(Glibc.open(path, O_RDONLY | O_CLOEXEC))
+        do { _ = ResponseFile(fd: dropped.fd, offset: 0, length: 1) }
+        #expect(dropped.isClosed)
+        let taken = OpenedFile(Glibc.open(path, O_RDONLY | O_CLOEXEC))
         do {
-            let file = ResponseFile(fd: taken, offset: 0, length: 1)
-            #expect(file.take() == taken)
+            let file = ResponseFile(fd: taken.fd, offset: 0, length: 1)
+            #expect(file.take() == taken.fd)
             #expect(file.take() == nil)
         }
-        #expect(!Self.isClosed(taken))
-        close(taken)
+        #expect(!taken.isClosed)
+        close(taken.fd)
     }
 }
