@@ -1,16 +1,17 @@
 import NIOConcurrencyHelpers
 import NIOCore
 
-/// `max_connections`: at the limit, berth stops accepting (the listeners stop reading, so
-/// new connections wait in the kernel's backlog, as with nginx's worker_connections) and
-/// resumes when a connection closes. A few accepted in the same wake-up as the one that
-/// reached the limit are served, not dropped.
+/// `max_connections`: at the limit, berth stops accepting (the listeners stop reading or
+/// accepting, so new connections wait in the kernel's backlog, as with nginx's
+/// worker_connections) and resumes when a connection closes. A few accepted in the same
+/// wake-up as the one that reached the limit are served, not dropped.
 final class AcceptGate: Sendable {
     private struct State {
         var open = 0
         var paused = false
         var stopped = false
-        var listeners: [Channel] = []
+        /// Each listener's switch: accepting on (true) or off.
+        var listeners: [@Sendable (Bool) -> Void] = []
     }
 
     /// 0 for no limit.
@@ -21,7 +22,13 @@ final class AcceptGate: Sendable {
         self.limit = limit
     }
 
+    /// A listener served by NIO: accepting off is reading off.
     func add(listener: Channel) {
+        add { on in _ = listener.setOption(ChannelOptions.autoRead, value: on) }
+    }
+
+    /// A listener that accepts by itself (`SocketAcceptor`).
+    func add(listener: @escaping @Sendable (Bool) -> Void) {
         state.withLockedValue { $0.listeners.append(listener) }
     }
 
@@ -33,23 +40,31 @@ final class AcceptGate: Sendable {
     /// A connection was accepted; counts it until it closes.
     func opened(_ channel: Channel) {
         guard limit > 0 else { return }
-        let pause = state.withLockedValue { state -> [Channel] in
+        opened()
+        channel.closeFuture.whenComplete { [self] _ in closed() }
+    }
+
+    /// A connection was accepted (counted from here, on the accepting thread, so that the
+    /// next `accept` already sees the limit); `closed()` once it is gone.
+    func opened() {
+        guard limit > 0 else { return }
+        let pause = state.withLockedValue { state -> [@Sendable (Bool) -> Void] in
             state.open += 1
             guard state.open >= limit, !state.paused else { return [] }
             state.paused = true
             return state.listeners
         }
-        for listener in pause { _ = listener.setOption(ChannelOptions.autoRead, value: false) }
-        channel.closeFuture.whenComplete { [self] _ in closed() }
+        for listener in pause { listener(false) }
     }
 
-    private func closed() {
-        let resume = state.withLockedValue { state -> [Channel] in
+    func closed() {
+        guard limit > 0 else { return }
+        let resume = state.withLockedValue { state -> [@Sendable (Bool) -> Void] in
             state.open -= 1
             guard state.paused, state.open < limit, !state.stopped else { return [] }
             state.paused = false
             return state.listeners
         }
-        for listener in resume { _ = listener.setOption(ChannelOptions.autoRead, value: true) }
+        for listener in resume { listener(true) }
     }
 }

@@ -1,9 +1,19 @@
+import LinuxSystem
 import NIOCore
 import NIOHTTP1
 
 /// The connection's output as bytes: heads and small bodies gather in one buffer, handed to
 /// the channel only before a file region or a flush — so a static response is the head's
 /// bytes and a sendfile, and pipelined small responses leave in one write.
+///
+/// Direct output: when berth accepted the connection itself (`socket`), and NIO has no
+/// write of this connection queued, the gathered bytes go straight to the socket with one
+/// `send`, and a file region after them with `sendfile` (the head sent with MSG_MORE, so a
+/// small file leaves in the head's packet, as TCP_CORK would do). Whatever the socket does
+/// not take at once is handed to NIO, which waits for the socket and reports errors; until
+/// NIO has written it all, every later byte goes through NIO too, so the order holds. All
+/// of it runs on the channel's loop, where an active channel's descriptor cannot be closed
+/// under us.
 extension HTTPConnectionHandler {
     /// Bodies up to this size are copied into the output buffer rather than written alone.
     static let smallBody = 4096
@@ -23,30 +33,81 @@ extension HTTPConnectionHandler {
     func emitOutput(_ context: ChannelHandlerContext) {
         guard !outputHandedOver, output.readableBytes > 0 else { return }
         outputHandedOver = true
-        context.write(wrapOutboundOut(.byteBuffer(output)), promise: nil)
+        channelWrite(.byteBuffer(output), promise: nil, context: context)
     }
 
     func flushOutput(_ context: ChannelHandlerContext) {
+        if sendOutputDirectly(more: false, context: context) { return }
         emitOutput(context)
         context.flush()
     }
 
     /// Writes what is gathered and flushes, then closes the connection once it is out.
     func flushOutputAndClose(_ context: ChannelHandlerContext) {
+        if sendOutputDirectly(more: false, context: context) {
+            context.close(promise: nil)
+            return
+        }
         var bytes = ByteBuffer()
         if !outputHandedOver, output.readableBytes > 0 {
             outputHandedOver = true
             bytes = output
         }
-        context.writeAndFlush(wrapOutboundOut(.byteBuffer(bytes))).whenComplete { _ in context.close(promise: nil) }
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        channelWrite(.byteBuffer(bytes), promise: promise, context: context)
+        context.flush()
+        promise.futureResult.whenComplete { _ in context.close(promise: nil) }
     }
 
     /// Writes bytes as they are, after anything gathered (a passed-through connection's
     /// output, see `passThrough(to:)`).
     func writeRaw(_ bytes: ByteBuffer, flush: Bool, context: ChannelHandlerContext) {
         emitOutput(context)
-        context.write(wrapOutboundOut(.byteBuffer(bytes)), promise: nil)
+        channelWrite(.byteBuffer(bytes), promise: nil, context: context)
         if flush { context.flush() }
+    }
+
+    /// Every write this handler hands to NIO goes through here: with direct output on, it is
+    /// counted until it completes (written, or failed because the connection closed).
+    private func channelWrite(_ data: IOData, promise: EventLoopPromise<Void>?, context: ChannelHandlerContext) {
+        guard socket != nil else {
+            return context.write(wrapOutboundOut(data), promise: promise)
+        }
+        queuedWrites += 1
+        let counted = promise ?? context.eventLoop.makePromise(of: Void.self)
+        counted.futureResult.whenComplete { [self] _ in queuedWrites -= 1 }
+        context.write(wrapOutboundOut(data), promise: counted)
+    }
+
+    /// The socket, when output may go to it now: direct output on, nothing of this
+    /// connection queued in NIO, and the channel still open (so the descriptor is ours).
+    func directSocket(_ context: ChannelHandlerContext) -> Int32? {
+        guard let socket, queuedWrites == 0, context.channel.isActive else { return nil }
+        return socket
+    }
+
+    /// Sends the gathered bytes straight to the socket, if direct output may; what it does
+    /// not take stays gathered for NIO. True when nothing is left.
+    private func sendOutputDirectly(more: Bool, context: ChannelHandlerContext) -> Bool {
+        guard let socket = directSocket(context) else { return false }
+        if outputHandedOver || output.readableBytes == 0 { return true }
+        let sent = output.withUnsafeReadableBytes { Sockets.sendNow(socket, $0, more: more) }
+        output.moveReaderIndex(forwardBy: sent)
+        guard output.readableBytes == 0 else { return false }
+        output.clear()
+        return true
+    }
+
+    /// Sends a region of the body straight to the socket with sendfile, after the gathered
+    /// bytes, if direct output may. Returns the part still to write (nil: all of it went).
+    private func sendFileDirectly(_ region: FileRegion, context: ChannelHandlerContext) -> FileRegion? {
+        guard sendOutputDirectly(more: true, context: context), let socket = directSocket(context) else { return region }
+        var region = region
+        let sent = (try? region.fileHandle.withUnsafeFileDescriptor { file in
+            Sockets.sendFileNow(socket, file: file, offset: Int64(region.readerIndex), count: region.readableBytes)
+        }) ?? 0
+        region.moveReaderIndex(forwardBy: sent)
+        return region.readableBytes == 0 ? nil : region
     }
 
     /// Writes a response head for `request` and notes how its body is framed. `http11Head` is
@@ -83,7 +144,7 @@ extension HTTPConnectionHandler {
             writeOutput { $0.writeBuffer(&chunk) }
         } else {
             emitOutput(context)
-            context.write(wrapOutboundOut(.byteBuffer(chunk)), promise: nil)
+            channelWrite(.byteBuffer(chunk), promise: nil, context: context)
         }
         if framing.chunked { writeOutput { $0.writeStaticString("\r\n") } }
     }
@@ -95,8 +156,13 @@ extension HTTPConnectionHandler {
             return
         }
         if framing.chunked { writeOutput { HTTP1ResponseHead.writeChunkStart(region.readableBytes, into: &$0) } }
+        guard let rest = sendFileDirectly(region, context: context) else {
+            promise?.succeed(())
+            if framing.chunked { writeOutput { $0.writeStaticString("\r\n") } }
+            return
+        }
         emitOutput(context)
-        context.write(wrapOutboundOut(.fileRegion(region)), promise: promise)
+        channelWrite(.fileRegion(rest), promise: promise, context: context)
         if framing.chunked { writeOutput { $0.writeStaticString("\r\n") } }
     }
 

@@ -49,7 +49,8 @@ extension HTTPConnectionHandler {
         }
         request.status = answer.status
         request.responseStarted = true
-        if !request.head.method.isHEAD, answer.sendsFile, !corked {
+        // Direct output sends the head with MSG_MORE instead (+Output).
+        if !request.head.method.isHEAD, answer.sendsFile, !corked, directSocket(context) == nil {
             corked = setCork(true, context: context)
         }
         writeResponseHead(request, status: answer.status, fields: answer.headers, http11Head: answer.http11Head)

@@ -52,6 +52,12 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     var flushPending = false
     /// TCP_CORK is on until the next flush (see `uncork`).
     var corked = false
+    /// The connection's socket when berth accepted it itself: output goes straight to it
+    /// while NIO has nothing queued (`+Output`, "direct output"). Nil over TLS, in tests in
+    /// memory, and once the connection is passed through.
+    var socket: Int32?
+    /// Writes handed to NIO (direct output on) that have not completed yet.
+    var queuedWrites = 0
     /// Requests begun on this connection (for `maxRequestsPerConnection`).
     private var requestCount = 0
     private var timer: RepeatedTask?
@@ -62,10 +68,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// The head logged for a request that never got one.
     static let placeholderHead = HTTPRequestHead(version: .http1_1, method: .GET, uri: "-")
 
-    init(configuration: FrontConfiguration, activity: ConnectionActivity, scheme: String) {
+    init(configuration: FrontConfiguration, activity: ConnectionActivity, scheme: String, socket: Int32? = nil) {
         self.configuration = configuration
         self.activity = activity
         self.scheme = scheme
+        self.socket = socket
         parser = HTTP1RequestParser(maxHeaderSize: configuration.maxHeaderSize)
         output = ByteBufferAllocator().buffer(capacity: 0)
     }
@@ -159,6 +166,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// sink should take first. Output is then written with `writeRaw`.
     func passThrough(to sink: @escaping (ByteBuffer) -> Void) -> ByteBuffer? {
         rawSink = sink
+        // Other handlers write to the channel from now on: every byte goes through NIO.
+        socket = nil
         inputClosed = true
         defer { input = nil }
         return input?.readableBytes == 0 ? nil : input

@@ -4,11 +4,11 @@ import NIOCore
 extension HTTPServer {
     /// Sets up a cleartext connection: HTTP/1.1 and, when HTTP/2 is on, h2c with prior
     /// knowledge on the same port, told apart by the first bytes.
-    public static func configureCleartextPipeline(_ channel: Channel, configuration: FrontConfiguration) throws {
+    public static func configureCleartextPipeline(_ channel: Channel, configuration: FrontConfiguration, socket: Int32? = nil) throws {
         guard let settings = configuration.http2 else {
-            return try configurePipeline(channel, configuration: configuration)
+            return try configurePipeline(channel, configuration: configuration, socket: socket)
         }
-        try channel.pipeline.syncOperations.addHandler(ProtocolSniffer(configuration: configuration, settings: settings))
+        try channel.pipeline.syncOperations.addHandler(ProtocolSniffer(configuration: configuration, settings: settings, socket: socket))
     }
 
     /// Serves the channel with HTTP/2 from its first byte: after the protocol sniffer

@@ -24,6 +24,7 @@ public final class HTTPServer: Sendable {
     private let group: EventLoopGroup
     private let configuration: FrontConfiguration
     private let listeners: NIOLockedBox<[Channel]> = NIOLockedBox([])
+    private let acceptors: NIOLockedBox<[SocketAcceptor]> = NIOLockedBox([])
     private let connections = ConnectionRegistry()
     private let gate: AcceptGate
 
@@ -40,6 +41,9 @@ public final class HTTPServer: Sendable {
     /// becomes the kernel's choice). With `security` (TLS), requests are https; with
     /// `redirectToHTTPSPort`, every request gets a 301 to https on that port.
     public func bind(_ address: Address, security: ConnectionSecurity? = nil, redirectToHTTPSPort: Int? = nil) async throws -> Address {
+        if security == nil && redirectToHTTPSPort == nil {
+            return try bindAccepting(address)
+        }
         var configuration = self.configuration
         configuration.redirectToHTTPSPort = redirectToHTTPSPort
         let connections = self.connections
@@ -89,14 +93,59 @@ public final class HTTPServer: Sendable {
         }
     }
 
+    /// A cleartext listener that accepts by itself (`SocketAcceptor`), so each connection's
+    /// handler knows its socket and writes to it directly when it can.
+    private func bindAccepting(_ address: Address) throws -> Address {
+        let socketAddress: SocketAddress
+        switch address {
+        case .tcp(let host, let port):
+            socketAddress = try SocketAddress.makeAddressResolvingHost(host, port: port)
+        case .unix(let path):
+            if let info = try? fileType(path), info == S_IFSOCK { unlink(path) }
+            socketAddress = try SocketAddress(unixDomainSocketPath: path)
+        }
+        let acceptor = try SocketAcceptor(address: socketAddress, description: address.description)
+        let (group, configuration, connections, gate) = (self.group, self.configuration, self.connections, self.gate)
+        acceptor.start(on: group.next()) { socket in
+            // Counted here, before the next accept; uncounted when the channel closes, or
+            // at once if NIO could not make a channel of the socket.
+            gate.opened()
+            let counted = NIOLockedBox(false)
+            ClientBootstrap(group: group)
+                .channelOption(.maxMessagesPerRead, value: 16)
+                .channelInitializer { channel in
+                    counted.withLockedValue { $0 = true }
+                    channel.closeFuture.whenComplete { _ in gate.closed() }
+                    return channel.eventLoop.makeCompletedFuture {
+                        try HTTPServer.configureCleartextPipeline(channel, configuration: configuration, socket: socket)
+                        connections.add(channel)
+                    }
+                }
+                .withConnectedSocket(socket)
+                .whenFailure { _ in
+                    if !counted.withLockedValue({ $0 }) { gate.closed() }
+                }
+        }
+        acceptors.withLockedValue { $0.append(acceptor) }
+        gate.add { on in acceptor.setAccepting(on) }
+        switch address {
+        case .tcp(let host, _): return .tcp(host: host, port: acceptor.port)
+        case .unix: return address
+        }
+    }
+
     /// Sets up one HTTP/1.1 connection's pipeline — the one place it is built: a single
     /// `HTTPConnectionHandler` that parses requests from the raw bytes itself
     /// (`HTTP1RequestParser`), serves pipelined requests in order, and writes responses as
     /// bytes and file regions (docs/front.md, "Performance"). A protocol switch hands the
     /// bytes over with `HTTPConnectionHandler.passThrough(to:)`.
-    public static func configurePipeline(_ channel: Channel, configuration: FrontConfiguration, scheme: String = "http") throws {
+    /// `socket` is the connection's descriptor when berth accepted it itself (cleartext only):
+    /// responses may then be written to it directly.
+    public static func configurePipeline(
+        _ channel: Channel, configuration: FrontConfiguration, scheme: String = "http", socket: Int32? = nil
+    ) throws {
         try channel.pipeline.syncOperations.addHandler(
-            HTTPConnectionHandler(configuration: configuration, activity: ConnectionActivity(), scheme: scheme))
+            HTTPConnectionHandler(configuration: configuration, activity: ConnectionActivity(), scheme: scheme, socket: socket))
     }
 
     /// Sets up the protocol a TLS connection agreed on by ALPN: HTTP/2 for "h2" (offered
@@ -127,6 +176,11 @@ public final class HTTPServer: Sendable {
             return channels
         }
         for channel in channels { try? await channel.close() }
+        let ownAcceptors = acceptors.withLockedValue { acceptors in
+            defer { acceptors.removeAll() }
+            return acceptors
+        }
+        for acceptor in ownAcceptors { await acceptor.stop() }
     }
 
     /// Waits until every connection has closed, or `seconds` have passed; then closes the

@@ -21,13 +21,16 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
 
     let configuration: FrontConfiguration
     let settings: HTTP2Settings
+    /// The connection's descriptor, for an HTTP/1 handler's direct output.
+    let socket: Int32?
     private var buffered: ByteBuffer?
     private var timeout: Scheduled<Void>?
     private var sawBytes = false
 
-    init(configuration: FrontConfiguration, settings: HTTP2Settings) {
+    init(configuration: FrontConfiguration, settings: HTTP2Settings, socket: Int32? = nil) {
         self.configuration = configuration
         self.settings = settings
+        self.socket = socket
     }
 
     static func decide(_ bytes: ByteBufferView) -> Decision {
@@ -83,7 +86,7 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
         do {
             switch decision {
             case .http1:
-                try HTTPServer.configurePipeline(context.channel, configuration: configuration)
+                try HTTPServer.configurePipeline(context.channel, configuration: configuration, socket: socket)
             case .http2:
                 try HTTPServer.configureHTTP2Pipeline(context.channel, configuration: configuration, settings: settings, scheme: "http")
             case .badPreface, .undecided:

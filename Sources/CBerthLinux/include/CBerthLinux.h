@@ -27,6 +27,10 @@ int berth_send_with_fd(int sock, const void *data, size_t length, int fd);
 /// nothing waits, -EPIPE at end of file, -EBADMSG when the byte came without one fd.
 int berth_receive_fd(int sock, int *fd);
 
+/// accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC) (a GNU extension Swift
+/// cannot see without _GNU_SOURCE). The new connection's fd, or -errno.
+int berth_accept_connection(int listener);
+
 /// prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants become our children. 0 or -errno.
 int berth_become_child_subreaper(void);
 
