@@ -149,20 +149,23 @@ extension HTTPConnectionHandler {
         if framing.chunked { writeOutput { $0.writeStaticString("\r\n") } }
     }
 
-    /// Writes a file region of the body (sendfile); `promise` completes when it is out.
-    func writeBody(_ region: FileRegion, promise: EventLoopPromise<Void>?, context: ChannelHandlerContext) {
+    /// Writes a file region of the body (sendfile); `owner` is released once it is out.
+    func writeBody(_ region: FileRegion, owner: RegionOwner, context: ChannelHandlerContext) {
         guard framing.hasBody, region.readableBytes > 0 else {
-            promise?.succeed(())
+            owner.release()
             return
         }
         if framing.chunked { writeOutput { HTTP1ResponseHead.writeChunkStart(region.readableBytes, into: &$0) } }
-        guard let rest = sendFileDirectly(region, context: context) else {
-            promise?.succeed(())
-            if framing.chunked { writeOutput { $0.writeStaticString("\r\n") } }
-            return
+        if let rest = sendFileDirectly(region, context: context) {
+            // A promise only when NIO writes it: on the direct path it costs more than the
+            // rest of the write.
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            promise.futureResult.whenComplete { _ in owner.release() }
+            emitOutput(context)
+            channelWrite(.fileRegion(rest), promise: promise, context: context)
+        } else {
+            owner.release()
         }
-        emitOutput(context)
-        channelWrite(.fileRegion(rest), promise: promise, context: context)
         if framing.chunked { writeOutput { $0.writeStaticString("\r\n") } }
     }
 
@@ -170,5 +173,19 @@ extension HTTPConnectionHandler {
     func writeBodyEnd() {
         if framing.chunked { writeOutput { $0.writeStaticString("0\r\n\r\n") } }
         framing = HTTP1ResponseHead.Framing(chunked: false, hasBody: true)
+    }
+}
+
+/// What a file region's write keeps until it is done: a file of the open-file cache (kept
+/// open while the cache may drop it), or a descriptor of the response's own (closed then).
+enum RegionOwner {
+    case cached(OpenFile)
+    case owned(NIOFileHandle)
+
+    func release() {
+        switch self {
+        case .cached(let file): withExtendedLifetime(file) {}
+        case .owned(let handle): try? handle.close()
+        }
     }
 }

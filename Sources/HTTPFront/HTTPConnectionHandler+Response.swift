@@ -48,9 +48,7 @@ extension HTTPConnectionHandler {
         let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: fd)
         let region = FileRegion(fileHandle: handle, readerIndex: Int(file.offset), endIndex: Int(file.offset + file.length))
         request.bytesSent += file.length
-        let promise = context.eventLoop.makePromise(of: Void.self)
-        promise.futureResult.whenComplete { _ in try? handle.close() }
-        writeBody(region, promise: promise, context: context)
+        writeBody(region, owner: .owned(handle), context: context)
     }
 
     /// Flushes what a batch of app events wrote (the end flushes by itself), and passes

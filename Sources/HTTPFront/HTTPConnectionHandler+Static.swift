@@ -111,9 +111,7 @@ extension HTTPConnectionHandler {
         guard length > 0 else { return }
         let region = FileRegion(fileHandle: file.handle, readerIndex: Int(offset), endIndex: Int(offset + length))
         request.bytesSent += length
-        let promise = context.eventLoop.makePromise(of: Void.self)
-        promise.futureResult.whenComplete { _ in withExtendedLifetime(file) {} }
-        writeBody(region, promise: promise, context: context)
+        writeBody(region, owner: .cached(file), context: context)
     }
 }
 
