@@ -30,7 +30,7 @@ enum HTTP1Head {
 
     static func parse(
         _ bytes: UnsafeRawBufferPointer, maxHeaderSize: Int, maxFieldCount: Int
-    ) throws(HTTP1ParseError) -> (HTTPRequestHead, HTTP1RequestParser.Framing) {
+    ) throws(HTTP1ParseError) -> (HTTPRequestHead, HTTP1RequestParser.Framing, RequestFacts) {
         // The block ends where a bare LF was found, or at "\r\n\r\n" (excluded): every line
         // inside must end with CRLF.
         var lines = LineIterator(bytes: bytes)
@@ -44,6 +44,7 @@ enum HTTP1Head {
         headers.reserveCapacity(16)
         var contentLength: Int64?
         var transferEncoding: String?
+        var facts = RequestFacts()
         while let range = try lines.next() {
             let line = UnsafeRawBufferPointer(rebasing: bytes[range])
             let (name, value) = try field(line)
@@ -55,6 +56,8 @@ enum HTTP1Head {
                 contentLength = try parseLength(value)
             } else if name.count == 17 && nameText.utf8.equalsIgnoringCase("transfer-encoding") {
                 transferEncoding = transferEncoding.map { $0 + "," + valueText } ?? valueText
+            } else {
+                facts.note(name: nameText, value: value)
             }
             headers.append((nameText, valueText))
         }
@@ -71,7 +74,7 @@ enum HTTP1Head {
         } else if let length = contentLength, length > 0 {
             framing = .length(length)
         }
-        return (HTTPRequestHead(version: version, method: method, uri: uri, headers: HTTPHeaders(headers)), framing)
+        return (HTTPRequestHead(version: version, method: method, uri: uri, headers: HTTPHeaders(headers)), framing, facts)
     }
 
     /// The lines of a head block, each without its CRLF; a LF without CR, or a CR not
@@ -103,7 +106,7 @@ enum HTTP1Head {
     private static func parseRequestLine(_ line: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> (HTTPMethod, String, HTTPVersion) {
         guard let firstSpace = line.firstIndex(of: 0x20) else { throw .bad("malformed request line") }
         let method = UnsafeRawBufferPointer(rebasing: line[..<firstSpace])
-        guard !method.isEmpty, method.allSatisfy(isTokenByte) else { throw .bad("invalid method") }
+        guard !method.isEmpty, isToken(method) else { throw .bad("invalid method") }
         let rest = line[(firstSpace + 1)...]
         guard let secondSpace = rest.lastIndex(of: 0x20), secondSpace > firstSpace + 1 else {
             throw .bad("malformed request line")
@@ -140,14 +143,14 @@ enum HTTP1Head {
     /// A field line's name and value (value without surrounding whitespace). No whitespace
     /// before the colon, no obs-fold (a line starting with whitespace), no controls.
     static func field(_ line: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> (UnsafeRawBufferPointer, UnsafeRawBufferPointer) {
-        guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else {
+        guard let colon = find(UInt8(ascii: ":"), in: line, from: 0, to: line.count) else {
             if let first = line.first, first == 0x20 || first == 0x09 { throw .bad("obs-fold") }
             throw .bad("field line without colon")
         }
         let name = UnsafeRawBufferPointer(rebasing: line[..<colon])
         guard !name.isEmpty else { throw .bad("empty field name") }
         if name[0] == 0x20 || name[0] == 0x09 { throw .bad("obs-fold") }
-        guard name.allSatisfy(isTokenByte) else { throw .bad("invalid field name") }
+        guard isToken(name) else { throw .bad("invalid field name") }
         var start = colon + 1
         var end = line.count
         while start < end, line[start] == 0x20 || line[start] == 0x09 { start += 1 }
@@ -175,14 +178,101 @@ enum HTTP1Head {
         return length
     }
 
-    /// tchar (RFC 9110 §5.6.2).
-    static func isTokenByte(_ byte: UInt8) -> Bool { tokenTable[Int(byte)] }
+    /// tchar (RFC 9110 §5.6.2): DIGIT, ALPHA and !#$%&'*+-.^_`|~, as bits of two masks
+    /// (bytes 0–63, 64–127; no byte from 128 is one). A table behind a global would cost a
+    /// once-check and a bounds check per byte of every field name.
+    @inline(__always)
+    static func isTokenByte(_ byte: UInt8) -> Bool {
+        let mask: UInt64 = byte < 64 ? 0x03ff_6cfa_0000_0000 : byte < 128 ? 0x57ff_ffff_c7ff_fffe : 0
+        return mask & (1 << UInt64(byte & 63)) != 0
+    }
 
-    private static let tokenTable: [Bool] = (0..<256).map { value in
-        let byte = UInt8(value)
-        switch byte {
-        case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: return true
-        default: return "!#$%&'*+-.^_`|~".utf8.contains(byte)
+    /// Whether every byte of `bytes` is a tchar.
+    @inline(__always)
+    static func isToken(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        for byte in bytes where !isTokenByte(byte) { return false }
+        return true
+    }
+}
+
+/// What the front asks of every request head — how many Host values, Expect, whether the
+/// connection stays open, Upgrade — noted while the head's fields are parsed. Asking the
+/// finished `HTTPHeaders` instead costs a scan with String comparisons per question.
+struct RequestFacts: Equatable {
+    enum Expectation: Equatable {
+        case none
+        /// `Expect: 100-continue` (any case).
+        case continue100
+        /// Another expectation: 417.
+        case other
+    }
+
+    /// Host values: each Host field, plus one per comma in its value (RFC 9112 §3.2 wants
+    /// exactly one).
+    var hostCount = 0
+    /// The first Expect field's expectation.
+    var expect = Expectation.none
+    /// Connection's `close` token; how many `keep-alive` tokens; its `upgrade` token.
+    var connectionClose = false
+    var connectionKeepAlive = 0
+    var connectionUpgrade = false
+    /// An Upgrade field.
+    var hasUpgrade = false
+
+    /// Notes one field (Content-Length and Transfer-Encoding are the parser's).
+    mutating func note(name: String, value: UnsafeRawBufferPointer) {
+        switch name.utf8.count {
+        case 4 where name.utf8.equalsIgnoringCase("host"):
+            hostCount += 1
+            for byte in value where byte == UInt8(ascii: ",") { hostCount += 1 }
+        case 6 where name.utf8.equalsIgnoringCase("expect"):
+            if expect == .none { expect = Self.equalsIgnoringCase(value, "100-continue") ? .continue100 : .other }
+        case 7 where name.utf8.equalsIgnoringCase("upgrade"):
+            hasUpgrade = true
+        case 10 where name.utf8.equalsIgnoringCase("connection"):
+            // Comma-separated tokens, each trimmed of spaces and tabs.
+            var start = 0
+            while start <= value.count {
+                var end = start
+                while end < value.count && value[end] != UInt8(ascii: ",") { end += 1 }
+                var (from, to) = (start, end)
+                while from < to && (value[from] == 0x20 || value[from] == 0x09) { from += 1 }
+                while to > from && (value[to - 1] == 0x20 || value[to - 1] == 0x09) { to -= 1 }
+                let token = UnsafeRawBufferPointer(rebasing: value[from..<to])
+                if Self.equalsIgnoringCase(token, "close") {
+                    connectionClose = true
+                } else if Self.equalsIgnoringCase(token, "keep-alive") {
+                    connectionKeepAlive += 1
+                } else if Self.equalsIgnoringCase(token, "upgrade") {
+                    connectionUpgrade = true
+                }
+                start = end + 1
+            }
+        default:
+            break
         }
+    }
+
+    /// Whether the connection stays open after this request, as NIO's `isKeepAlive` decides
+    /// it: `close` closes; `keep-alive` keeps it open, but said twice it is taken as
+    /// confusion and closes; without either, HTTP/1.1 keeps it open and HTTP/1.0 closes.
+    func isKeepAlive(_ version: HTTPVersion) -> Bool {
+        if connectionClose || connectionKeepAlive > 1 { return false }
+        if connectionKeepAlive == 1 { return true }
+        return version.major == 1 && version.minor >= 1
+    }
+
+    /// Upgrade, with `upgrade` among Connection's tokens (RFC 9110 §7.8).
+    var asksToUpgrade: Bool { hasUpgrade && connectionUpgrade }
+
+    private static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ lowercase: StaticString) -> Bool {
+        guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
+        let base = lowercase.utf8Start
+        for i in 0..<bytes.count {
+            var byte = bytes[i]
+            if byte >= 0x41 && byte <= 0x5A { byte |= 0x20 }
+            if byte != base[i] { return false }
+        }
+        return true
     }
 }

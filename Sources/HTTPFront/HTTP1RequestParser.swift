@@ -27,8 +27,9 @@ struct HTTP1ParseError: Error, Equatable, CustomStringConvertible {
 /// version other than 1.0 and 1.1 is a 400.
 struct HTTP1RequestParser {
     enum Event {
-        /// A request head and how its body is framed (`.none`: no body).
-        case head(HTTPRequestHead, Framing)
+        /// A request head, how its body is framed (`.none`: no body), and what the front
+        /// asks of every head.
+        case head(HTTPRequestHead, Framing, RequestFacts)
         /// A slice of the input buffer (no copy).
         case body(ByteBuffer)
         case end
@@ -82,13 +83,13 @@ struct HTTP1RequestParser {
         case .failed:
             return nil
         case .head:
-            guard let (head, framing) = try parseHead(&buffer) else { return nil }
+            guard let (head, framing, facts) = try parseHead(&buffer) else { return nil }
             switch framing {
             case .none: state = .body(remaining: 0)
             case .length(let length): state = .body(remaining: length)
             case .chunked: state = .chunkSize
             }
-            return .head(head, framing)
+            return .head(head, framing, facts)
         case .body(let remaining):
             if remaining == 0 {
                 state = .head
@@ -189,7 +190,7 @@ struct HTTP1RequestParser {
         case chunked
     }
 
-    private mutating func parseHead(_ buffer: inout ByteBuffer) throws(HTTP1ParseError) -> (HTTPRequestHead, Framing)? {
+    private mutating func parseHead(_ buffer: inout ByteBuffer) throws(HTTP1ParseError) -> (HTTPRequestHead, Framing, RequestFacts)? {
         // RFC 9112 §2.2: empty lines before a request line are ignored (a client may send a
         // CRLF after a body).
         while buffer.readableBytes >= 2, buffer.getInteger(at: buffer.readerIndex, as: UInt16.self) == 0x0D0A {
@@ -206,7 +207,7 @@ struct HTTP1RequestParser {
         }
         scanned = 0
         let (maxHeaderSize, maxFieldCount) = (self.maxHeaderSize, self.maxFieldCount)
-        let result = buffer.withUnsafeReadableBytes { bytes -> Result<(HTTPRequestHead, Framing), HTTP1ParseError> in
+        let result = buffer.withUnsafeReadableBytes { bytes -> Result<(HTTPRequestHead, Framing, RequestFacts), HTTP1ParseError> in
             if bytes[end] == 0x0A { return .failure(.bad("bare LF")) }
             return Result { () throws(HTTP1ParseError) in
                 try HTTP1Head.parse(

@@ -195,9 +195,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             input = buffer.readableBytes == 0 ? nil : buffer
             guard let event else { break }
             switch event {
-            case .head(let head, let framing):
+            case .head(let head, let framing, let facts):
                 discardingBody = false
-                requestHead(head, framing: framing, context: context)
+                requestHead(head, framing: framing, facts: facts, context: context)
             case .body(let chunk):
                 requestBody(chunk, context: context)
             case .end:
@@ -253,7 +253,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     // MARK: - Request
 
-    private func requestHead(_ head: HTTPRequestHead, framing: HTTP1RequestParser.Framing, context: ChannelHandlerContext) {
+    private func requestHead(
+        _ head: HTTPRequestHead, framing: HTTP1RequestParser.Framing, facts: RequestFacts, context: ChannelHandlerContext
+    ) {
         activity.enterRequest()
         var contentLength: Int64?
         if case .length(let length) = framing { contentLength = length }
@@ -263,9 +265,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         // A keep-alive timeout of 0 turns keep-alive off; the connection's last allowed
         // request (nginx's keepalive_requests) closes it.
         // [upgrade] A request asking to upgrade ends the HTTP/1.1 stream (+Upgrade.swift).
-        let keepAlive = head.isKeepAlive && configuration.keepAliveTimeout != 0
+        let keepAlive = facts.isKeepAlive(head.version) && configuration.keepAliveTimeout != 0
             && (configuration.maxRequestsPerConnection == 0 || requestCount < configuration.maxRequestsPerConnection)
-            && !head.asksToUpgrade
+            && !facts.asksToUpgrade
         func reject(_ status: Int, headers: [(String, String)] = []) {
             let request = ActiveRequest(
                 head: head, requestID: id, kind: .deferred(.error(status: status, headers: headers)),
@@ -276,14 +278,12 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         }
 
         // RFC 9112 §3.2: exactly one Host in HTTP/1.1.
-        let hosts = head.headers.hostValueCount
+        let hosts = facts.hostCount
         if head.version == .http1_1 && hosts != 1 || hosts > 1 { return reject(400) }
         if let length = contentLength, configuration.maxBodySize > 0, length > configuration.maxBodySize {
             return reject(413)
         }
-        if let expect = head.headers.first(name: "expect"), expect.lowercased() != "100-continue" {
-            return reject(417)
-        }
+        if facts.expect == .other { return reject(417) }
         let target: RequestTarget
         do {
             target = try RequestTarget(head.uri)

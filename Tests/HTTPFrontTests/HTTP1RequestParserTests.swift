@@ -8,6 +8,7 @@ import Testing
 private struct Parsed {
     var heads: [HTTPRequestHead] = []
     var framings: [HTTP1RequestParser.Framing] = []
+    var facts: [RequestFacts] = []
     var bodies: [String] = []
     var ends = 0
     var error: HTTP1ParseError?
@@ -26,9 +27,10 @@ private func parse(_ pieces: [[UInt8]], maxHeaderSize: Int = 16384, maxFieldCoun
         do {
             while let event = try parser.next(&buffer) {
                 switch event {
-                case .head(let head, let framing):
+                case .head(let head, let framing, let facts):
                     result.heads.append(head)
                     result.framings.append(framing)
+                    result.facts.append(facts)
                 case .body(let chunk): body += String(buffer: chunk)
                 case .end:
                     result.ends += 1
@@ -105,7 +107,7 @@ struct HTTP1RequestParserTests {
         // the first request are consumed.
         var parser = HTTP1RequestParser(maxHeaderSize: 1024)
         var buffer = ByteBuffer(string: "GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n")
-        guard case .head(let head, _) = try parser.next(&buffer) else { Issue.record("no head"); return }
+        guard case .head(let head, _, _) = try parser.next(&buffer) else { Issue.record("no head"); return }
         #expect(head.uri == "/1")
         guard case .end = try parser.next(&buffer) else { Issue.record("no end"); return }
         #expect(parser.expectsHead)
@@ -152,6 +154,38 @@ struct HTTP1RequestParserTests {
     func malformedIsRejectedWith400(_ name: String, _ text: String) {
         let parsed = parse(text)
         #expect(parsed.error?.status == 400, "\(name): \(String(describing: parsed.error)), heads \(parsed.heads.count)")
+    }
+
+    /// The facts noted while parsing say what NIO's HTTPHeaders say of the same fields.
+    @Test(arguments: [
+        "GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET / HTTP/1.0\r\n\r\n",
+        "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, keep-alive\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nconnection: TE ,\tCLOSE \r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a, b\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nHOST: b\r\n\r\n",
+        "GET / HTTP/1.1\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive,upgrade\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\nx",
+        "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue-ish\r\nContent-Length: 1\r\n\r\nx",
+        "POST / HTTP/1.1\r\nHost: a\r\nExpect: \r\nContent-Length: 1\r\n\r\nx",
+    ])
+    func factsAgreeWithTheHeaders(_ text: String) throws {
+        let parsed = parse(text)
+        let head = try #require(parsed.heads.first)
+        let facts = try #require(parsed.facts.first)
+        #expect(facts.hostCount == head.headers[canonicalForm: "host"].count)
+        #expect(facts.isKeepAlive(head.version) == head.isKeepAlive)
+        #expect(facts.asksToUpgrade == head.asksToUpgrade)
+        let expect = head.headers.first(name: "expect")
+        let expected: RequestFacts.Expectation =
+            expect == nil ? .none : expect!.lowercased() == "100-continue" ? .continue100 : .other
+        #expect(facts.expect == expected)
     }
 
     @Test func unknownTransferCodingIs501() {
@@ -227,5 +261,19 @@ struct HTTP1RequestParserTests {
             }
         }
         #expect(parsedCount > 0)
+    }
+}
+
+@Suite("tchar, the bytes of a token")
+struct TokenByteTests {
+    /// The masks against RFC 9110 §5.6.2's definition, written out, for every byte.
+    @Test func everyByteIsClassedAsTheRFCSays() {
+        let specials = Set("!#$%&'*+-.^_`|~".utf8)
+        for value in 0...255 {
+            let byte = UInt8(value)
+            let expected = (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte)
+                || (0x61...0x7A).contains(byte) || specials.contains(byte)
+            #expect(HTTP1Head.isTokenByte(byte) == expected, "byte \(value)")
+        }
     }
 }
