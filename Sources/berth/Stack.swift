@@ -201,7 +201,7 @@ final class Stack: Sendable {
         var spec = IsolationSpec(
             hostname: app.isolation.hostname,
             contents: RootfsContents(readOnly: readOnly, writable: app.isolation.volumes),
-            stagingRoot: NSTemporaryDirectory() + "berth-\(getpid())-\(app.name)-root")
+            stagingRoot: temporaryDirectory() + "berth-\(getpid())-\(app.name)-root")
         spec.hostNetwork = app.isolation.network == .host
         spec.uid = app.isolation.uid
         spec.gid = app.isolation.gid
@@ -240,7 +240,7 @@ final class Stack: Sendable {
         proxy.keepalive = upstream.keepalive
         proxy.host = upstream.host
         proxy.bufferRequest = upstream.bufferRequest
-        proxy.temporaryDirectory = NSTemporaryDirectory()
+        proxy.temporaryDirectory = temporaryDirectory()
         proxy.keepaliveTimeout = upstream.keepaliveTimeout
         proxy.upgradeTimeout = upstream.upgradeTimeout
         proxy.tls = UpstreamTLS(verify: upstream.tlsVerify, caFile: upstream.tlsCA, serverName: upstream.tlsServerName)
