@@ -140,7 +140,7 @@ final class Stack: Sendable {
 
     /// The worker's entry, run with `python -c` (berth_worker's `BOOTSTRAP`): `-m
     /// berth_worker` would import runpy, importlib.util and importlib.machinery into every
-    /// worker for good (about 0.3 MiB each). The package is found on PYTHONPATH either way.
+    /// worker for good (about 0.2 MiB each). The package is found on PYTHONPATH either way.
     static let workerBootstrap = "from berth_worker.__main__ import launch; launch()"
 
     /// How one app's workers are started and run, from its config.
@@ -430,7 +430,7 @@ enum WorkerLocation {
 
     /// `$BERTH_WORKER_PATH`, else `../share/berth/python` beside the executable (an install),
     /// else a `python/` folder holding `berth_worker` found by walking up from the executable
-    /// (a build tree). Plain path strings: Foundation's URL cost start-up about 0.3 MiB.
+    /// (a build tree). Plain path strings: Foundation's URL parser was start-up pages for nothing.
     static func pythonPath() throws -> String {
         let fm = FileManager.default
         if let explicit = ProcessInfo.processInfo.environment["BERTH_WORKER_PATH"], !explicit.isEmpty {

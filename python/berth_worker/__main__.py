@@ -2,7 +2,7 @@
 
 berth itself starts `python -c BOOTSTRAP --fd 3 ...` (Sources/berth/Stack.swift): the same
 command line without `-m`, whose runpy (with importlib.util and importlib.machinery behind
-it) cost every worker about 0.3 MiB it never used again.
+it) cost every worker about 0.2 MiB it never used again.
 """
 
 import os
