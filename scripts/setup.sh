@@ -9,8 +9,8 @@ need_packages=()
 # nginx and openssl: the reverse proxy and TLS end-to-end tests (nginx in front of berth,
 # throwaway certificates made at test time). strace: the direct-output test watches the
 # system calls a static response makes. python3-dev and gcc: the worker's optional C
-# accelerator (python/berth_worker/_speedups.c), built below. gcc and libc6-dev (a static
-# libc): berth-init, the containers' pid 1, built by `make build` (support/berth-init.c).
+# accelerator (python/berth_worker/_speedups.c), built below. gcc: berth-init, the
+# containers' pid 1, built by `make build` (support/berth-init.c, freestanding: no libc).
 for package in python3-venv python3-dev gcc libc6-dev curl pkg-config libseccomp-dev libnghttp2-dev nghttp2-client nginx openssl strace; do
     dpkg -s "$package" >/dev/null 2>&1 || need_packages+=("$package")
 done

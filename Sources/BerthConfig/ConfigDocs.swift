@@ -135,7 +135,7 @@ extension ConfigDocs {
                 let dev = s.docDefault(.dev)
                 text += " Default: \(serve)" + (dev != nil && dev != serve ? " (dev: \(dev!))" : "") + "."
             }
-            return text.replacingOccurrences(of: "`", with: "")
+            return text.filter { $0 != "`" }  // stdlib: Foundation's string search costs start-up pages
         }
         return find(AppConfig.settings) ?? find(ServerSettings.settings) ?? find(BerthConfig.settings)
             ?? find(ListenDraft.settings) ?? find(RouteDraft.settings) ?? find(IsolationConfig.settings)

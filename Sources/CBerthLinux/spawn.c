@@ -1,9 +1,11 @@
 #define _GNU_SOURCE
 #include "CBerthLinux.h"
 
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
+#include <unistd.h>
 
 int berth_spawn(const char *path, char *const argv[], char *const envp[], int child_fd,
                 int target_fd, const char *cwd, int new_process_group, pid_t *pid) {
@@ -23,8 +25,9 @@ int berth_spawn(const char *path, char *const argv[], char *const envp[], int ch
     // berth's other descriptors (client connections, the control socket, epoll) must not
     // leak into the worker: NIO does not open every socket close-on-exec, and a connection
     // a worker inherits stays open after berth closes it (the peer never sees EOF).
-    // glibc 2.34+; the worker keeps stdin/stdout/stderr and its protocol socket.
-    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, target_fd + 1);
+    // glibc 2.34+; the child keeps stdin/stdout/stderr and `target_fd` (a worker's protocol
+    // socket, or stdout itself for a command whose output berth reads).
+    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, target_fd < 3 ? 3 : target_fd + 1);
     if (rc == 0 && cwd != NULL) rc = posix_spawn_file_actions_addchdir_np(&actions, cwd);
 
     sigset_t all, none;
@@ -36,11 +39,15 @@ int berth_spawn(const char *path, char *const argv[], char *const envp[], int ch
     if (rc == 0) rc = posix_spawnattr_setsigmask(&attr, &none);
     if (rc == 0 && new_process_group) rc = posix_spawnattr_setpgroup(&attr, 0);
     if (rc == 0) rc = posix_spawnattr_setflags(&attr, flags);
-    if (rc == 0) rc = posix_spawn(pid, path, &actions, &attr, argv, envp);
+    if (rc == 0) rc = posix_spawn(pid, path, &actions, &attr, argv, envp ? envp : environ);
 
     posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&actions);
     return rc;
+}
+
+int berth_pipe_cloexec(int fds[2]) {
+    return pipe2(fds, O_CLOEXEC);
 }
 
 int berth_usable_cpus(void) {

@@ -1,4 +1,9 @@
 import Foundation
+import LinuxSystem
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Finds the Python interpreter to exec for workers.
 ///
@@ -44,23 +49,20 @@ public enum PythonInterpreter {
     /// `path` itself when it is a binary (or a symlink to one); for a script, the
     /// interpreter it ends up running.
     static func realInterpreter(_ path: String) throws -> String {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return path }
-        defer { try? handle.close() }
-        let magic = (try? handle.read(upToCount: 2)) ?? Data()
-        guard magic == Data("#!".utf8) else { return path }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = ["-c", "import sys; print(sys.executable)"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let real = String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard process.terminationStatus == 0, real.hasPrefix("/") else {
+        guard let magic = try? firstBytes(of: path, count: 2), magic == Array("#!".utf8) else { return path }
+        let (status, output) = try Processes.output(of: path, arguments: [path, "-c", "import sys; print(sys.executable)"])
+        let real = String(decoding: output, as: UTF8.self).split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+        guard status == .exited(0), real.hasPrefix("/") else {
             throw NotFound(description: "python: \(path) is a script and did not report sys.executable")
         }
         return real
+    }
+
+    /// Up to `count` bytes from the start of the file at `path`.
+    private static func firstBytes(of path: String, count: Int) throws(SystemError) -> [UInt8] {
+        let fd = try Files.openAt(AT_FDCWD, path, flags: O_RDONLY | O_CLOEXEC)
+        defer { Descriptors.close(fd) }
+        return try Descriptors.readSome(fd, limit: count)
     }
 
     /// Where an interpreter's files live: what a container must mount for it to run.
@@ -72,19 +74,12 @@ public enum PythonInterpreter {
 
     /// Asks the interpreter itself (a venv's prefix differs from its base prefix).
     public static func facts(_ python: String) throws -> Facts {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [
-            "-c",
+        let (status, output) = try Processes.output(of: python, arguments: [
+            python, "-c",
             "import os, sys; print('\\n'.join([sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, os.path.dirname(os.path.realpath(sys.executable))]))",
-        ]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw NotFound(description: "python: \(python) could not report its prefixes")
+        ])
+        guard status == .exited(0) else {
+            throw NotFound(description: "python: \(python) could not report its prefixes (\(status))")
         }
         var paths: [String] = []
         for line in String(decoding: output, as: UTF8.self).split(separator: "\n") where !paths.contains(String(line)) {

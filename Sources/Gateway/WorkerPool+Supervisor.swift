@@ -98,9 +98,17 @@ extension WorkerPool {
                     Processes.signal(worker.pid, SIGKILL)
                 }
             }
-        Thread.detachNewThread { [launched] in
+        do {
+            try Threads.detach { [launched] in
+                let status = launched.wait()
+                pool.onLoop { $0.workerExited(worker, status: status) }
+            }
+        } catch {
+            // Nothing would notice its end: stop it now (it is gone within moments) and reap it.
+            logger.error("\(worker.label): cannot start the thread that waits for it: \(error); killing it")
+            Processes.signal(worker.pid, SIGKILL)
             let status = launched.wait()
-            pool.onLoop { $0.workerExited(worker, status: status) }
+            workerExited(worker, status: status)
         }
     }
 

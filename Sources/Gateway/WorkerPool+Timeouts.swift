@@ -15,15 +15,19 @@ extension WorkerPool {
         worker.life.timedOut = true
         exchange.finished = true
         let probe = stackProbe(for: worker)
-        Thread.detachNewThread { [self] in
-            let stack: String
-            do {
-                guard let probe else { throw StackUnavailable(description: "the worker named no stack pipe in READY") }
-                stack = try probe.capture(wait: Self.stackWait)
-            } catch {
-                stack = "(no stack: \(error))"
+        do {
+            try Threads.detach { [self] in
+                let stack: String
+                do {
+                    guard let probe else { throw StackUnavailable(description: "the worker named no stack pipe in READY") }
+                    stack = try probe.capture(wait: Self.stackWait)
+                } catch {
+                    stack = "(no stack: \(error))"
+                }
+                onLoop { pool in pool.timedOutWithStack(exchange, worker: worker, seconds: seconds, stack: stack) }
             }
-            onLoop { pool in pool.timedOutWithStack(exchange, worker: worker, seconds: seconds, stack: stack) }
+        } catch {
+            timedOutWithStack(exchange, worker: worker, seconds: seconds, stack: "(no stack: cannot start the thread that reads it: \(error))")
         }
     }
 

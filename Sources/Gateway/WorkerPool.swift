@@ -23,7 +23,7 @@ public struct PoolConfiguration: Sendable {
         get { scaling.minWorkers }
         set { scaling = PoolScaler(minWorkers: newValue, maxWorkers: newValue) }
     }
-    /// The interpreter and its arguments, e.g. `[python, -m, berth_worker, --fd, 3, --app, x:y]`.
+    /// The interpreter and its arguments, e.g. `[python, -c, <bootstrap>, --fd, 3, --app, x:y]`.
     public var command: [String]
     public var environment: [String: String]
     public var workingDirectory: String?

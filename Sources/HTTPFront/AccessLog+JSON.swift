@@ -47,8 +47,10 @@ extension AccessLog {
         out += "\""
     }
 
-    /// UTC now as ISO 8601 with milliseconds.
-    static func isoNow() -> String {
+    /// UTC now as ISO 8601 with milliseconds (`2026-11-29T05:00:00.123Z`): the access log's
+    /// and berth's own log's time. libc's gmtime_r, not Foundation's ISO 8601 format style,
+    /// whose calendar, locale and time-zone caches (and ICU behind them) were start-up pages.
+    public static func isoNow() -> String {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         var parts = tm()

@@ -41,6 +41,36 @@ public enum Processes {
         return ExitStatus(waitStatus: status)
     }
 
+    /// Runs `path` (argv `arguments`, berth's environment) to its end: how it ended and what
+    /// it wrote to standard output. Its stdin and stderr are berth's. posix_spawn and a pipe:
+    /// Foundation's `Process` would start a run-loop thread that stays for good.
+    public static func output(of path: String, arguments: [String]) throws(SystemError) -> (status: ExitStatus, output: [UInt8]) {
+        var ends: [Int32] = [-1, -1]
+        _ = try retryingSyscall("pipe2") { berth_pipe_cloexec(&ends) }
+        let (reader, writer) = (ends[0], ends[1])
+        defer { Descriptors.close(reader) }
+        let argv = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = berth_spawn(path, argv, nil, writer, STDOUT_FILENO, nil, 0, &pid)
+        Descriptors.close(writer)
+        if rc != 0 { throw SystemError(call: "posix_spawn", object: path, errno: rc) }
+        var output: [UInt8] = []
+        var failure: SystemError?
+        do {
+            while true {
+                let chunk = try Descriptors.readSome(reader, limit: 65536)
+                if chunk.isEmpty { break }
+                output += chunk
+            }
+        } catch {
+            failure = error
+        }
+        let status = try wait(pid)  // reaped even when reading failed
+        if let failure { throw failure }
+        return (status, output)
+    }
+
     /// CPUs this process may run on: the affinity mask (`taskset`, cpusets) capped by
     /// `machineCount`. One event loop per usable CPU; more only add cross-thread hops.
     public static func usableCoreCount(machineCount: Int) -> Int {

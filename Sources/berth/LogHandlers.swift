@@ -1,5 +1,6 @@
 import BerthConfig
 import Foundation
+import HTTPFront
 import LinuxSystem
 import Logging
 
@@ -26,7 +27,7 @@ struct BerthLogHandler: LogHandler {
         var fields: [String: String] = [:]
         for (key, value) in metadata { fields[key] = "\(value)" }
         for (key, value) in event.metadata ?? [:] { fields[key] = "\(value)" }
-        let time = Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+        let time = HTTPFront.AccessLog.isoNow()
         destination.write(Self.render(time: time, level: event.level, message: "\(event.message)", fields: fields, format: format))
     }
 

@@ -138,6 +138,11 @@ final class Stack: Sendable {
         server = HTTPServer(group: group, configuration: front)
     }
 
+    /// The worker's entry, run with `python -c` (berth_worker's `BOOTSTRAP`): `-m
+    /// berth_worker` would import runpy, importlib.util and importlib.machinery into every
+    /// worker for good (about 0.2 MiB each). The package is found on PYTHONPATH either way.
+    static let workerBootstrap = "from berth_worker.__main__ import launch; launch()"
+
     /// How one app's workers are started and run, from its config.
     static func poolConfiguration(
         for app: AppConfig, config: BerthConfig, mode: Mode, extraEnvironment: [String: String], workerPath: String
@@ -151,7 +156,7 @@ final class Stack: Sendable {
         environment["PYTHONPATH"] = [workerPath, environment["PYTHONPATH"]].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ":")
         environment["PYTHONUNBUFFERED"] = "1"
         if app.isolation.enabled { environment["HOME"] = "/tmp" }
-        var command = [python, "-m", "berth_worker", "--fd", "3", "--chdir", app.chdir]
+        var command = [python, "-c", Stack.workerBootstrap, "--fd", "3", "--chdir", app.chdir]
         switch app.entry {
         case .module(let entry): command += ["--app", entry]
         case .django(let settings): command += ["--django", settings]
@@ -196,7 +201,7 @@ final class Stack: Sendable {
         var spec = IsolationSpec(
             hostname: app.isolation.hostname,
             contents: RootfsContents(readOnly: readOnly, writable: app.isolation.volumes),
-            stagingRoot: NSTemporaryDirectory() + "berth-\(getpid())-\(app.name)-root")
+            stagingRoot: temporaryDirectory() + "berth-\(getpid())-\(app.name)-root")
         spec.hostNetwork = app.isolation.network == .host
         spec.uid = app.isolation.uid
         spec.gid = app.isolation.gid
@@ -235,7 +240,7 @@ final class Stack: Sendable {
         proxy.keepalive = upstream.keepalive
         proxy.host = upstream.host
         proxy.bufferRequest = upstream.bufferRequest
-        proxy.temporaryDirectory = NSTemporaryDirectory()
+        proxy.temporaryDirectory = temporaryDirectory()
         proxy.keepaliveTimeout = upstream.keepaliveTimeout
         proxy.upgradeTimeout = upstream.upgradeTimeout
         proxy.tls = UpstreamTLS(verify: upstream.tlsVerify, caFile: upstream.tlsCA, serverName: upstream.tlsServerName)
@@ -423,24 +428,36 @@ enum WorkerLocation {
         var description: String
     }
 
-    /// `$BERTH_WORKER_PATH`, else a `python/` folder holding `berth_worker` found by walking
-    /// up from the executable (a build tree), else `../share/berth/python` (an install).
+    /// `$BERTH_WORKER_PATH`, else `../share/berth/python` beside the executable (an install),
+    /// else a `python/` folder holding `berth_worker` found by walking up from the executable
+    /// (a build tree). Plain path strings: Foundation's URL parser was start-up pages for nothing.
     static func pythonPath() throws -> String {
         let fm = FileManager.default
         if let explicit = ProcessInfo.processInfo.environment["BERTH_WORKER_PATH"], !explicit.isEmpty {
             return explicit
         }
-        let executable = (try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        var dir = URL(fileURLWithPath: executable).deletingLastPathComponent()
-        let share = dir.deletingLastPathComponent().appendingPathComponent("share/berth/python")
-        if fm.fileExists(atPath: share.appendingPathComponent("berth_worker/__init__.py").path) { return share.path }
-        while dir.path != "/" {
-            let candidate = dir.appendingPathComponent("python")
-            if fm.fileExists(atPath: candidate.appendingPathComponent("berth_worker/__init__.py").path) {
-                return candidate.path
-            }
-            dir = dir.deletingLastPathComponent()
+        var executable = (try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        if !executable.hasPrefix("/") { executable = fm.currentDirectoryPath + "/" + executable }
+        var dir = parent(of: executable)
+        let share = join(parent(of: dir), "share/berth/python")
+        if fm.fileExists(atPath: join(share, "berth_worker/__init__.py")) { return share }
+        while dir != "/" {
+            let candidate = join(dir, "python")
+            if fm.fileExists(atPath: join(candidate, "berth_worker/__init__.py")) { return candidate }
+            dir = parent(of: dir)
         }
         throw NotFound(description: "cannot find the berth_worker Python package; set BERTH_WORKER_PATH to the folder that holds it")
+    }
+
+    /// The directory part of an absolute path ("/" for "/x" and for "/").
+    static func parent(of path: String) -> String {
+        var trimmed = Substring(path)
+        while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        guard let slash = trimmed.lastIndex(of: "/"), slash != trimmed.startIndex else { return "/" }
+        return String(trimmed[..<slash])
+    }
+
+    private static func join(_ directory: String, _ name: String) -> String {
+        directory.hasSuffix("/") ? directory + name : directory + "/" + name
     }
 }

@@ -25,6 +25,9 @@ TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 PYTHON_DIR = os.path.dirname(TESTS_DIR)
 APPS_DIR = os.path.join(TESTS_DIR, 'apps')
 
+# The worker's entry as berth runs it: `python -c BOOTSTRAP` (see berth_worker/__main__.py).
+BOOTSTRAP = 'from berth_worker.__main__ import launch; launch()'
+
 # Puts the socket on fd 3 in the worker, as the real gateway does.
 TRAMPOLINE = ('import os, sys; n = int(sys.argv[1]); os.dup2(n, 3); n != 3 and os.close(n); '
               'os.execv(sys.executable, [sys.executable] + sys.argv[2:])')
@@ -52,7 +55,7 @@ class Worker:
         self.sock, theirs = socket.socketpair()
         self.log = tempfile.TemporaryFile('a+b')  # O_APPEND: our seeks never race its writes
         cmd = [sys.executable, '-c', TRAMPOLINE, str(theirs.fileno()), *python_flags,
-               '-m', 'berth_worker', '--fd', '3', *args]
+               '-c', BOOTSTRAP, '--fd', '3', *args]
         if chdir:
             cmd += ['--chdir', chdir]
         full_env = dict(os.environ, PYTHONPATH=PYTHON_DIR, **(env or {}))

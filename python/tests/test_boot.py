@@ -9,7 +9,9 @@ import tempfile
 import time
 import unittest
 
-from gwclient import BOOT_ERROR, PYTHON_DIR, Worker
+from gwclient import BOOT_ERROR, BOOTSTRAP, PYTHON_DIR, Worker
+
+REPO = os.path.dirname(PYTHON_DIR)
 
 
 class ReadyTest(unittest.TestCase):
@@ -123,11 +125,32 @@ class BootErrorTest(unittest.TestCase):
                          "ModuleNotFoundError: No module named 'django'")
 
 
+class LaunchTest(unittest.TestCase):
+    """berth starts `python -c BOOTSTRAP`, not `python -m berth_worker` (runpy and the
+    importlib machinery behind it stayed in every worker)."""
+
+    def test_berth_runs_the_bootstrap_the_package_names(self):
+        import berth_worker.__main__ as entry
+        self.assertEqual(entry.BOOTSTRAP, BOOTSTRAP)
+        with open(os.path.join(REPO, 'Sources', 'berth', 'Stack.swift')) as f:
+            swift = f.read()
+        self.assertIn('static let workerBootstrap = "%s"' % BOOTSTRAP, swift)
+
+    def test_a_bootstrapped_worker_has_not_imported_runpy(self):
+        unwanted = 'runpy,importlib.util,importlib.machinery'
+        with Worker('--app', 'modules:app') as w:
+            self.assertEqual(w.request('/', query=unwanted).body, b'')
+            # The probe itself works: it names a module that is imported.
+            self.assertEqual(w.request('/', query='runpy,berth_worker').body, b'berth_worker')
+
+
 class CommandLineTest(unittest.TestCase):
+
+    entry = ('-c', BOOTSTRAP)   # as berth runs it; ModuleEntryTest: `-m berth_worker`
 
     def run_worker(self, *args):
         env = dict(os.environ, PYTHONPATH=PYTHON_DIR)
-        return subprocess.run([sys.executable, '-m', 'berth_worker', *args], env=env,
+        return subprocess.run([sys.executable, *self.entry, *args], env=env,
                               stdin=subprocess.DEVNULL, capture_output=True, text=True,
                               timeout=30)
 
@@ -143,6 +166,17 @@ class CommandLineTest(unittest.TestCase):
         p = self.run_worker('--fd', '0', '--app', 'hello:app')
         self.assertEqual(p.returncode, 2)
         self.assertIn('not a socket', p.stderr)
+
+    def test_help(self):
+        p = self.run_worker('--help')
+        self.assertEqual(p.returncode, 0)
+        self.assertIn('--django SETTINGS_MODULE', p.stdout)
+
+
+class ModuleEntryTest(CommandLineTest):
+    """`python -m berth_worker` (the documented command line) behaves the same."""
+
+    entry = ('-m', 'berth_worker')
 
 
 if __name__ == '__main__':

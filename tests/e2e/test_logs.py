@@ -1,7 +1,9 @@
 """Access log formats (combined, JSON) to a file, reopened on SIGUSR1 the way logrotate
 does it, and the error log with its levels."""
+import datetime
 import json
 import os
+import re
 import signal
 import socket
 import threading
@@ -102,6 +104,11 @@ def test_error_log_file_and_level(start_berth, tmp_path):
     assert requests.get(berth.url + "/dead", timeout=TIMEOUT).status_code == 502
     found = [line for line in wait_lines(errors, 1) if "proxy: connect to upstream" in line]
     assert found and " [error] " in found[0], lines(errors)
+    # Each record starts with UTC time, ISO 8601 with milliseconds, within a minute of now.
+    stamp = found[0].split(" ", 1)[0]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp), found[0]
+    logged = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+    assert abs((datetime.datetime.now(datetime.timezone.utc) - logged).total_seconds()) < 60, found[0]
     assert "proxy: connect" not in berth.stderr, "the error went to stderr instead of the file"
     berth.stop()
 

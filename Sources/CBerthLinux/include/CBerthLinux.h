@@ -5,13 +5,19 @@
 
 #include "CBerthContainer.h"
 
-/// Spawns `path` with `argv`/`envp` (NULL-terminated) via posix_spawn.
-/// The child gets `child_fd` as fd `target_fd` (without close-on-exec), starts in `cwd`
+/// Spawns `path` with `argv`/`envp` (NULL-terminated; `envp` NULL: this process's
+/// environment) via posix_spawn.
+/// The child gets `child_fd` as fd `target_fd` (without close-on-exec) and no other
+/// descriptor of the parent but 0, 1 and 2, starts in `cwd`
 /// (NULL: inherit), with an empty signal mask and every signal at its default disposition
 /// (the parent ignores SIGPIPE; a worker must not inherit that), in a new process group
 /// when `new_process_group` is non-zero. Returns 0 and sets *pid, or an errno value.
 int berth_spawn(const char *path, char *const argv[], char *const envp[], int child_fd,
                 int target_fd, const char *cwd, int new_process_group, pid_t *pid);
+
+/// pipe2(fds, O_CLOEXEC) (Glibc's Swift module does not declare pipe2). Returns 0, or -1
+/// with errno set.
+int berth_pipe_cloexec(int fds[2]);
 
 /// openat2(dir_fd, path, flags) with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS: the kernel
 /// refuses any path that would leave `dir_fd` — through "..", an absolute path or a
