@@ -84,6 +84,15 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         if context.channel.isActive { startTimer(context) }
     }
 
+    /// The pipeline is torn down (the connection closed) or this handler taken out: the
+    /// context holds the handler, so keeping the context here would keep both, with the
+    /// buffers and the last request, for good — about 3 KB per connection ever served.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+        self.context = nil
+    }
+
     func channelActive(context: ChannelHandlerContext) {
         startTimer(context)
         context.fireChannelActive()
