@@ -3,8 +3,9 @@ import NIOCore
 
 /// `max_connections`: at the limit, berth stops accepting (the listeners stop reading or
 /// accepting, so new connections wait in the kernel's backlog, as with nginx's
-/// worker_connections) and resumes when a connection closes. A few accepted in the same
-/// wake-up as the one that reached the limit are served, not dropped.
+/// worker_connections) and resumes when a connection closes. On a listener NIO accepts for
+/// (TLS), a few accepted in the same wake-up as the one that reached the limit are served,
+/// not dropped; berth's own acceptor counts before its next accept and stops at the limit.
 final class AcceptGate: Sendable {
     private struct State {
         var open = 0

@@ -106,7 +106,7 @@ public final class HTTPServer: Sendable {
         }
         let acceptor = try SocketAcceptor(address: socketAddress, description: address.description)
         let (group, configuration, connections, gate) = (self.group, self.configuration, self.connections, self.gate)
-        acceptor.start(on: group.next()) { socket in
+        try acceptor.start(on: group.next()) { socket in
             // Counted here, before the next accept; uncounted when the channel closes, or
             // at once if NIO could not make a channel of the socket.
             gate.opened()

@@ -1,12 +1,16 @@
 import LinuxSystem
 import NIOConcurrencyHelpers
 import NIOCore
-import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A cleartext listener whose connections berth accepts itself, on a thread of its own, and
 /// hands to NIO with `ClientBootstrap.withConnectedSocket`. NIO's own listeners never tell
 /// a connection's handler its descriptor; knowing it, the HTTP/1 handler writes responses
-/// straight to the socket while NIO has nothing queued for it (`DirectOutput`): the head
+/// straight to the socket while NIO has nothing queued for it (direct output,
+/// `HTTPConnectionHandler+Output`): the head
 /// with `send(MSG_MORE)` and a file with `sendfile`, two system calls and none of NIO's
 /// per-write work (docs/front.md, "Direct output").
 final class SocketAcceptor: Sendable {
@@ -15,7 +19,7 @@ final class SocketAcceptor: Sendable {
     /// The TCP port actually bound (0 for a unix socket).
     let port: Int
     private let state = NIOLockedValueBox((paused: false, stopped: false))
-    private let thread = NIOThreadPool(numberOfThreads: 1)
+    /// Completes when the accepting thread has returned.
     private let finished: NIOLockedValueBox<EventLoopFuture<Void>?> = NIOLockedValueBox(nil)
 
     /// How long the thread naps while `max_connections` holds accepting off, or when the
@@ -36,32 +40,47 @@ final class SocketAcceptor: Sendable {
         port = Sockets.boundPort(fd)
     }
 
-    /// Starts accepting: each connection's descriptor goes to `serve`, on the accepting thread.
-    func start(on loop: EventLoop, serve: @escaping @Sendable (Int32) -> Void) {
-        thread.start()
-        let done = thread.runIfActive(eventLoop: loop) { [self] in
-            while true {
-                let (paused, stopped) = state.withLockedValue { ($0.paused, $0.stopped) }
-                if stopped { return }
-                if paused {
+    /// Starts accepting on a thread of its own (`Threads.detach`): each connection's
+    /// descriptor goes to `serve`, on that thread; `loop` completes `stop`'s wait. When no
+    /// thread can be made, the listening socket is closed and the error thrown.
+    func start(on loop: EventLoop, serve: @escaping @Sendable (Int32) -> Void) throws {
+        let done = loop.makePromise(of: Void.self)
+        do {
+            try Threads.detach { [self] in
+                acceptUntilStopped(serve)
+                done.succeed(())
+            }
+        } catch {
+            done.succeed(())
+            state.withLockedValue { $0.stopped = true }
+            Descriptors.close(fd)
+            if let path { unlink(path) }
+            throw error
+        }
+        finished.withLockedValue { $0 = done.futureResult }
+    }
+
+    private func acceptUntilStopped(_ serve: (Int32) -> Void) {
+        while true {
+            let (paused, stopped) = state.withLockedValue { ($0.paused, $0.stopped) }
+            if stopped { return }
+            if paused {
+                usleep(Self.napMicroseconds)
+                continue
+            }
+            switch Sockets.accept(fd) {
+            case .connection(let connection):
+                serve(connection)
+            case .retry(let code):
+                // Out of descriptors or memory: the backlog keeps the connection until
+                // some close.
+                if code == EMFILE || code == ENFILE || code == ENOBUFS || code == ENOMEM {
                     usleep(Self.napMicroseconds)
-                    continue
                 }
-                switch Sockets.accept(fd) {
-                case .connection(let connection):
-                    serve(connection)
-                case .retry(let code):
-                    // Out of descriptors or memory: the backlog keeps the connection
-                    // until some close.
-                    if code == EMFILE || code == ENFILE || code == ENOBUFS || code == ENOMEM {
-                        usleep(Self.napMicroseconds)
-                    }
-                case .closed:
-                    return
-                }
+            case .closed:
+                return
             }
         }
-        finished.withLockedValue { $0 = done }
     }
 
     /// `max_connections`: accepting off at the limit, on again below it (`AcceptGate`).
@@ -81,6 +100,5 @@ final class SocketAcceptor: Sendable {
         if let done = finished.withLockedValue({ $0 }) { try? await done.get() }
         Descriptors.close(fd)
         if let path { unlink(path) }
-        try? await thread.shutdownGracefully()
     }
 }

@@ -25,7 +25,7 @@ public enum Sockets {
             _ = try retryingSyscall("bind", object) { bind(fd, address, socklen_t(length)) }
             _ = try retryingSyscall("listen", object) { Glibc.listen(fd, backlog) }
         } catch {
-            Glibc.close(fd)
+            Descriptors.close(fd)
             throw error
         }
         return fd
