@@ -151,11 +151,7 @@ enum HTTP1Head {
         guard !name.isEmpty else { throw .bad("empty field name") }
         if name[0] == 0x20 || name[0] == 0x09 { throw .bad("obs-fold") }
         guard isToken(name) else { throw .bad("invalid field name") }
-        var start = colon + 1
-        var end = line.count
-        while start < end, line[start] == 0x20 || line[start] == 0x09 { start += 1 }
-        while end > start, line[end - 1] == 0x20 || line[end - 1] == 0x09 { end -= 1 }
-        let value = UnsafeRawBufferPointer(rebasing: line[start..<end])
+        let value = UnsafeRawBufferPointer(rebasing: line[FieldValue.trimmingWhitespace(line, (colon + 1)..<line.count)])
         for byte in value where byte < 0x20 && byte != 0x09 || byte == 0x7F { throw .bad("control character in field value") }
         return (name, value)
     }
@@ -226,27 +222,20 @@ struct RequestFacts: Equatable {
             hostCount += 1
             for byte in value where byte == UInt8(ascii: ",") { hostCount += 1 }
         case 6 where name.utf8.equalsIgnoringCase("expect"):
-            if expect == .none { expect = Self.equalsIgnoringCase(value, "100-continue") ? .continue100 : .other }
+            if expect == .none { expect = value.equalsIgnoringCase("100-continue") ? .continue100 : .other }
         case 7 where name.utf8.equalsIgnoringCase("upgrade"):
             hasUpgrade = true
         case 10 where name.utf8.equalsIgnoringCase("connection"):
-            // Comma-separated tokens, each trimmed of spaces and tabs.
-            var start = 0
-            while start <= value.count {
-                var end = start
-                while end < value.count && value[end] != UInt8(ascii: ",") { end += 1 }
-                var (from, to) = (start, end)
-                while from < to && (value[from] == 0x20 || value[from] == 0x09) { from += 1 }
-                while to > from && (value[to - 1] == 0x20 || value[to - 1] == 0x09) { to -= 1 }
-                let token = UnsafeRawBufferPointer(rebasing: value[from..<to])
-                if Self.equalsIgnoringCase(token, "close") {
+            // Every token counts: the predicate never stops the walk.
+            _ = FieldValue.containsItem(in: value) { token in
+                if token.equalsIgnoringCase("close") {
                     connectionClose = true
-                } else if Self.equalsIgnoringCase(token, "keep-alive") {
+                } else if token.equalsIgnoringCase("keep-alive") {
                     connectionKeepAlive += 1
-                } else if Self.equalsIgnoringCase(token, "upgrade") {
+                } else if token.equalsIgnoringCase("upgrade") {
                     connectionUpgrade = true
                 }
-                start = end + 1
+                return false
             }
         default:
             break
@@ -262,17 +251,9 @@ struct RequestFacts: Equatable {
         return version.major == 1 && version.minor >= 1
     }
 
-    /// Upgrade, with `upgrade` among Connection's tokens (RFC 9110 §7.8).
+    /// Whether the request asks to switch protocols: an Upgrade field, with `upgrade` among
+    /// Connection's tokens (RFC 9110 §7.8). What follows such a request may be another
+    /// protocol, so the connection carries no further request: it upgrades, or closes after
+    /// the answer.
     var asksToUpgrade: Bool { hasUpgrade && connectionUpgrade }
-
-    private static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ lowercase: StaticString) -> Bool {
-        guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
-        let base = lowercase.utf8Start
-        for i in 0..<bytes.count {
-            var byte = bytes[i]
-            if byte >= 0x41 && byte <= 0x5A { byte |= 0x20 }
-            if byte != base[i] { return false }
-        }
-        return true
-    }
 }

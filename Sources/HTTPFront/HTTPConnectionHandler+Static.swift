@@ -8,14 +8,14 @@ extension HTTPConnectionHandler {
     /// Routes a request for a static route: its planned answer, or the route's fallback app
     /// when no file exists (or the method is not GET/HEAD), or 405.
     func startStatic(
-        _ head: HTTPRequestHead, target: RequestTarget, site: StaticSite, prefix: String, id: RequestID,
+        _ head: HTTPRequestHead, facts: RequestFacts, target: RequestTarget, site: StaticSite, prefix: String, id: RequestID,
         hasBody: Bool, keepAlive: Bool, responseHeaders: [(String, String)], context: ChannelHandlerContext
     ) {
         guard head.method.isGETOrHEAD else {
             if let app = site.fallback {
                 return openExchange(
-                    head, target: target, service: app, id: id, hasBody: hasBody, keepAlive: keepAlive,
-                    responseHeaders: responseHeaders, context: context)
+                    head, facts: facts, target: target, service: app, id: id, hasBody: hasBody,
+                    keepAlive: keepAlive, responseHeaders: responseHeaders, context: context)
             }
             let request = ActiveRequest(
                 head: head, requestID: id, kind: .deferred(.error(status: 405, headers: [("Allow", "GET, HEAD")])),
@@ -33,8 +33,8 @@ extension HTTPConnectionHandler {
         let answer = StaticResponder.answer(site: site, relative: String(relative), request: staticRequest)
         if answer.noFile, let app = site.fallback {
             return openExchange(
-                    head, target: target, service: app, id: id, hasBody: hasBody, keepAlive: keepAlive,
-                    responseHeaders: responseHeaders, context: context)
+                head, facts: facts, target: target, service: app, id: id, hasBody: hasBody, keepAlive: keepAlive,
+                responseHeaders: responseHeaders, context: context)
         }
         current = ActiveRequest(
             head: head, requestID: id, kind: .deferred(.staticAnswer(answer)), hasBody: hasBody, keepAlive: keepAlive)

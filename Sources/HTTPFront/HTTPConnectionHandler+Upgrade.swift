@@ -10,14 +10,6 @@ import NIOHTTP1
 // (extended CONNECT, RFC 8441, is not supported).
 
 extension HTTPRequestHead {
-    /// Whether the request asks to switch protocols: `Connection: upgrade` and an `Upgrade`
-    /// field. What follows such a request may be another protocol, so the connection carries
-    /// no further request: it upgrades, or closes after the answer.
-    var asksToUpgrade: Bool {
-        headers.contains(name: "upgrade")
-            && headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
-    }
-
     /// The protocols of `Upgrade` a tunnel may carry: all but `h2c` — berth speaks h2c by
     /// prior knowledge only, and RFC 9113 §3.1 retired the h2c upgrade.
     var tunnelProtocols: [String] {
@@ -28,12 +20,14 @@ extension HTTPRequestHead {
 }
 
 extension HTTPConnectionHandler {
-    /// The writer an app service gets: one that can upgrade when the request asks to and
-    /// may (HTTP/1.1, no body, a protocol other than h2c), else the plain bridge.
+    /// The writer an app service gets: one that can upgrade when the request asks to
+    /// (`RequestFacts.asksToUpgrade`) and may (HTTP/1.1, no body, a protocol other than h2c),
+    /// else the plain bridge.
     func upgradeWriter(
-        _ bridge: AppResponseBridge, head: HTTPRequestHead, hasBody: Bool, request: ActiveRequest, loop: EventLoop
+        _ bridge: AppResponseBridge, head: HTTPRequestHead, facts: RequestFacts, hasBody: Bool, request: ActiveRequest,
+        loop: EventLoop
     ) -> AppResponseWriter {
-        guard head.version == .http1_1, !hasBody, head.asksToUpgrade else { return bridge }
+        guard head.version == .http1_1, !hasBody, facts.asksToUpgrade else { return bridge }
         let protocols = head.tunnelProtocols
         guard !protocols.isEmpty else { return bridge }
         return UpgradeResponseBridge(bridge: bridge, handler: self, request: request, protocols: protocols, loop: loop)

@@ -312,17 +312,17 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 keepAlive: keepAlive)
         case .staticFiles(let site, let prefix)?:
             startStatic(
-                head, target: target, site: site, prefix: prefix, id: id, hasBody: hasBody, keepAlive: keepAlive,
-                responseHeaders: routing?.responseHeaders ?? [], context: context)
+                head, facts: facts, target: target, site: site, prefix: prefix, id: id, hasBody: hasBody,
+                keepAlive: keepAlive, responseHeaders: routing?.responseHeaders ?? [], context: context)
         case .app(let service, _)?:
             openExchange(
-                head, target: target, service: service, id: id, hasBody: hasBody, keepAlive: keepAlive,
+                head, facts: facts, target: target, service: service, id: id, hasBody: hasBody, keepAlive: keepAlive,
                 responseHeaders: routing?.responseHeaders ?? [], context: context)
         }
     }
 
     func openExchange(
-        _ head: HTTPRequestHead, target: RequestTarget, service: AppService, id: RequestID, hasBody: Bool,
+        _ head: HTTPRequestHead, facts: RequestFacts, target: RequestTarget, service: AppService, id: RequestID, hasBody: Bool,
         keepAlive: Bool, responseHeaders: [(String, String)], context: ChannelHandlerContext
     ) {
         let peers = peers(context)
@@ -343,9 +343,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         current = request
         let bridge = AppResponseBridge(loop: context.eventLoop, handler: self, request: request)
         // [upgrade] A writer that can switch to a tunnel when the request asks (+Upgrade.swift).
-        let writer = upgradeWriter(bridge, head: head, hasBody: hasBody, request: request, loop: context.eventLoop)
+        let writer = upgradeWriter(bridge, head: head, facts: facts, hasBody: hasBody, request: request, loop: context.eventLoop)
         request.kind = .app(service.open(appRequest, writer: writer))
-        if hasBody, head.headers.first(name: "expect")?.lowercased() == "100-continue" {
+        if hasBody, facts.expect == .continue100 {
             writeOutput { HTTP1ResponseHead.writeContinue(into: &$0, version: head.version) }
             flushOutput(context)
         }

@@ -42,26 +42,34 @@ public struct StaticRequest: Sendable {
 extension String.UTF8View {
     /// Compares with a lowercase ASCII `other`, ignoring the case of this view's letters.
     func equalsIgnoringCase(_ other: StaticString) -> Bool {
-        let count = other.utf8CodeUnitCount
-        guard self.count == count else { return false }
-        let base = other.utf8Start
         // Native and small strings lend their bytes: no index arithmetic per byte.
-        if let equal = withContiguousStorageIfAvailable({ bytes in
-            for i in 0..<count where Self.lowered(bytes[i]) != base[i] { return false }
-            return true
-        }) {
+        if let equal = withContiguousStorageIfAvailable({ UnsafeRawBufferPointer($0).equalsIgnoringCase(other) }) {
             return equal
         }
+        guard count == other.utf8CodeUnitCount else { return false }
         var i = 0
+        let base = other.utf8Start
         for byte in self {
-            if Self.lowered(byte) != base[i] { return false }
+            if asciiLowered(byte) != base[i] { return false }
             i += 1
         }
         return true
     }
-
-    private static func lowered(_ byte: UInt8) -> UInt8 { byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte }
 }
+
+extension UnsafeRawBufferPointer {
+    /// Compares with a lowercase ASCII `other`, ignoring the case of these bytes' letters.
+    func equalsIgnoringCase(_ other: StaticString) -> Bool {
+        guard count == other.utf8CodeUnitCount else { return false }
+        let base = other.utf8Start
+        for i in 0..<count where asciiLowered(self[i]) != base[i] { return false }
+        return true
+    }
+}
+
+/// An ASCII capital letter as its small letter; any other byte as it is.
+@inline(__always)
+func asciiLowered(_ byte: UInt8) -> UInt8 { byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte }
 
 /// The response to a static request, as data: status, header fields and what the body is.
 /// The HTTP/1 writer (and later the HTTP/2 one) only carries it out.

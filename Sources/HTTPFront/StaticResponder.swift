@@ -146,30 +146,19 @@ public enum StaticResponder {
         withBytes(list) { list in withBytes(etag) { etag in matches(list, etag, weak: weak) } }
     }
 
-    private static func withBytes<Result>(_ text: String, _ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
-        if let result = text.utf8.withContiguousStorageIfAvailable(body) { return result }
-        return Array(text.utf8).withUnsafeBufferPointer(body)
+    private static func withBytes<Result>(_ text: String, _ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+        if let result = text.utf8.withContiguousStorageIfAvailable({ body(UnsafeRawBufferPointer($0)) }) { return result }
+        return Array(text.utf8).withUnsafeBytes(body)
     }
 
-    private static func matches(_ list: UnsafeBufferPointer<UInt8>, _ etag: UnsafeBufferPointer<UInt8>, weak: Bool) -> Bool {
-        var start = 0
-        while start <= list.count {
-            var end = start
-            while end < list.count && list[end] != UInt8(ascii: ",") { end += 1 }
-            var lower = start
-            var upper = end
-            while lower < upper && (list[lower] == 0x20 || list[lower] == 0x09) { lower += 1 }
-            while upper > lower && (list[upper - 1] == 0x20 || list[upper - 1] == 0x09) { upper -= 1 }
-            let tag = UnsafeBufferPointer(rebasing: list[lower..<upper])
+    private static func matches(_ list: UnsafeRawBufferPointer, _ etag: UnsafeRawBufferPointer, weak: Bool) -> Bool {
+        FieldValue.containsItem(in: list) { tag in
             if tag.count == 1 && tag[0] == UInt8(ascii: "*") { return true }
             if tag.count >= 2 && tag[0] == UInt8(ascii: "W") && tag[1] == UInt8(ascii: "/") {
-                if weak && tag.dropFirst(2).elementsEqual(etag) { return true }
-            } else if tag.elementsEqual(etag) {
-                return true
+                return weak && tag.dropFirst(2).elementsEqual(etag)
             }
-            start = end + 1
+            return tag.elementsEqual(etag)
         }
-        return false
     }
 
     // MARK: - Ranges

@@ -181,7 +181,9 @@ struct HTTP1RequestParserTests {
         let facts = try #require(parsed.facts.first)
         #expect(facts.hostCount == head.headers[canonicalForm: "host"].count)
         #expect(facts.isKeepAlive(head.version) == head.isKeepAlive)
-        #expect(facts.asksToUpgrade == head.asksToUpgrade)
+        let asksToUpgrade = head.headers.contains(name: "upgrade")
+            && head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
+        #expect(facts.asksToUpgrade == asksToUpgrade)
         let expect = head.headers.first(name: "expect")
         let expected: RequestFacts.Expectation =
             expect == nil ? .none : expect!.lowercased() == "100-continue" ? .continue100 : .other
