@@ -24,7 +24,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from benchlib import anchors, load, probes, report  # noqa: E402
-from benchlib.util import REPO, http_get, log  # noqa: E402
+from benchlib.util import REPO, head_length, http_get, log  # noqa: E402
 from benchlib.workloads import SUITES, static_files  # noqa: E402
 
 PROFILES = {
@@ -118,9 +118,54 @@ def prepare_row(w, server, profile):
     return row
 
 
+MIN_PAD = 10   # bytes of the shortest X-Pad field line ("X-Pad: a\r\n")
+
+
+def even_pads(suite, workloads, workdir, static_dir, cpus):
+    """Pad bytes per server that give every server one response-head length on the
+    even_heads workloads (None when there are none): the servers start once with the
+    shortest pad, their heads are measured, and each gets what it lacks."""
+    even = [w for w in workloads if w.even_heads]
+    if not even:
+        return None
+    paths = {w.path for w in even}
+    if len(paths) > 1:
+        raise RuntimeError(f"even_heads workloads of one suite share one path, not {sorted(paths)}")
+    path = paths.pop()
+    keys = sorted({k for w in even for k in w.servers})
+    first = suite.make_servers(workdir, static_dir, None)
+    heads = {}
+    try:
+        for key in keys:
+            first[key].start(workdir, cpus)
+        for key in keys:
+            first[key].wait_ready(path)
+            heads[key] = head_length(first[key].port, path)
+    finally:
+        for key in keys:
+            first[key].stop()
+    longest = max(heads.values())
+    pads = {key: MIN_PAD + longest - n for key, n in heads.items()}
+    log(f"  response heads on {path}: {heads} bytes; X-Pad fields {pads} bytes")
+    return pads
+
+
+def check_even_heads(w, all_servers, rows):
+    """Marks the rows invalid unless every server's head on `w.path` is one length."""
+    lengths = {}
+    for key in w.servers:
+        if rows[w.key][key]["state"] in ("ok", "invalid"):
+            lengths[key] = head_length(all_servers[key].port, w.path)
+            rows[w.key][key]["head_bytes"] = lengths[key]
+    if len(set(lengths.values())) > 1:
+        for key in lengths:
+            rows[w.key][key].update(state="invalid", reason=f"response heads differ: {lengths} bytes")
+
+
 def run_suite(suite, workloads, workdir, static_dir, profile, cpus):
     log(f"suite {suite.key}: {suite.title}")
-    all_servers = suite.make_servers(workdir, static_dir)
+    all_servers = suite.make_servers(workdir, static_dir,
+                                     even_pads(suite, workloads, workdir, static_dir, cpus))
     wanted = [k for k in all_servers if any(k in w.servers for w in workloads)]
     started, broken = {}, {}
     rows = {w.key: {} for w in workloads}
@@ -145,6 +190,10 @@ def run_suite(suite, workloads, workdir, static_dir, profile, cpus):
                                         "commands": server.commands()}
                 else:
                     rows[w.key][key] = prepare_row(w, server, profile)
+            if w.even_heads:
+                check_even_heads(w, all_servers, rows)
+            for key in w.servers:
+                server = all_servers[key]
                 row = rows[w.key][key]
                 if row["state"] != "ok":
                     log(f"  {w.key} on {server.label}: {row['state']} — {row['reason']}")

@@ -60,6 +60,9 @@ def workload_result(w, suite, rows):
         "expect_status": w.expect_status, "anchor": w.anchor,
         "target": None, "rows": [],
     }
+    heads = {rows[k].get("head_bytes") for k in w.servers if k in rows} - {None}
+    if w.even_heads and len(heads) == 1:
+        out["title"] += f" ({heads.pop()} B)"
     anchor_label = rows[w.anchor]["label"] if w.anchor in rows else w.anchor
     out["anchor_label"] = anchor_label
     if w.target:

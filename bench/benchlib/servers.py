@@ -122,12 +122,29 @@ def django_app(workdir):
 
 # --------------------------------------------------------------------- configurations
 
-def berth(app, workers=WORKERS, static=None):
+PAD_FIELD = "X-Pad"
+
+
+def pad_value(length):
+    """A field value that makes `X-Pad: VALUE\\r\\n` `length` bytes long (at least 10)."""
+    return "a" * max(1, length - len(PAD_FIELD) - 4)
+
+
+def berth(app, workers=WORKERS, static=None, padded=None, workdir=None):
+    """`padded`: (URL prefix, directory, pad bytes): the files again, every response with an
+    X-Pad field of that many bytes (a route of a config file: flags cannot add fields)."""
     port = free_port()
     argv = [anchors.BERTH_BIN, "serve", *app.berth_args, "-w", str(workers),
             "-b", f"127.0.0.1:{port}", "--python", anchors.BERTH_PY, "--access-log", "off"]
     for prefix, directory in (static or {}).items():
         argv += ["--static", f"{prefix}={directory}"]
+    if padded:
+        prefix, directory, pad = padded
+        conf = os.path.join(workdir, f"berth-padded-{port}.toml")
+        with open(conf, "w") as f:
+            f.write(f'[[route]]\npath = "{prefix}"\nstatic = "{directory}"\n'
+                    f'headers = {{ "{PAD_FIELD}" = "{pad_value(pad)}" }}\n')
+        argv += ["-c", conf]
     # HTTP/2 with prior knowledge (h2c) shares the HTTP/1.1 port.
     return Server("berth", "berth", port, [Proc("berth", argv, app.env)], h2_port=port)
 
@@ -203,8 +220,13 @@ def nginx_uwsgi(app, workdir):
                   h2_port=h2_port)
 
 
-def nginx_static(workdir, prefix_url, directory):
+def nginx_static(workdir, prefix_url, directory, padded=None):
+    """`padded`: (URL prefix, pad bytes), as for berth()."""
     port, h2_port = free_port(), free_port()
     locations = (f"        location {prefix_url} {{\n            alias {directory}/;\n        }}")
+    if padded:
+        prefix, pad = padded
+        locations += (f"\n        location {prefix} {{\n            alias {directory}/;\n"
+                      f"            add_header {PAD_FIELD} {pad_value(pad)};\n        }}")
     nginx = _nginx_proc(workdir, "nginx-static", port, h2_port, locations)
     return Server("nginx", "nginx", port, [nginx], h2_port=h2_port)

@@ -192,6 +192,20 @@ def http_get(port, path, headers=None, timeout=2.0):
         conn.close()
 
 
+def head_length(port, path, timeout=5.0):
+    """Bytes of the response head (status line to the blank line) that a keep-alive GET of
+    `path` gets, as wrk's requests do (a server may add a Connection field to either kind)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise OSError(f"GET {path}: connection closed before the end of the head")
+            data += chunk
+        return data.index(b"\r\n\r\n") + 4
+
+
 def wait_http(port, path, deadline, alive=lambda: True, want=200, interval=0.005):
     """Poll until GET path answers `want`; returns the time it did, or raises."""
     last = None
