@@ -169,26 +169,38 @@ public final class ZygoteLauncher: WorkerLauncher, @unchecked Sendable {
             containers.insert(launched.pid)
         }
         watchers.enter()
-        Thread.detachNewThread { [self, started] in
-            defer { watchers.leave() }
-            guard let container = started.container else {
-                let status = (try? Processes.wait(started.pid)) ?? .exited(-1)
+        do {
+            try Threads.detach { [self, started] in
+                defer { watchers.leave() }
+                guard let container = started.container else {
+                    let status = (try? Processes.wait(started.pid)) ?? .exited(-1)
+                    try? launched.resources?.release()
+                    exited(started, status: status)
+                    return
+                }
+                // The zygote is the init's child, not ours: a pidfd tells when it ends.
+                if let pidfd = try? Processes.openPIDFD(started.pid) {
+                    try? Processes.waitForExit(pidfd: pidfd)
+                    Descriptors.close(pidfd)
+                }
+                exited(started, status: .endedElsewhere)
+                // The container lives on until its last forked worker is gone.
+                _ = try? Processes.wait(container)
                 try? launched.resources?.release()
-                exited(started, status: status)
-                return
+                lock.lock()
+                containers.remove(container)
+                lock.unlock()
             }
-            // The zygote is the init's child, not ours: a pidfd tells when it ends.
-            if let pidfd = try? Processes.openPIDFD(started.pid) {
-                try? Processes.waitForExit(pidfd: pidfd)
-                Descriptors.close(pidfd)
-            }
-            exited(started, status: .endedElsewhere)
-            // The container lives on until its last forked worker is gone.
-            _ = try? Processes.wait(container)
+        } catch {
+            // Nothing would notice the zygote's end: stop it (with its container) and fail the launch.
+            watchers.leave()
+            Descriptors.close(parent)
+            let process = started.container ?? started.pid
+            Processes.signal(process, SIGKILL)
+            _ = try? Processes.wait(process)
             try? launched.resources?.release()
-            lock.lock()
-            containers.remove(container)
-            lock.unlock()
+            if let container = started.container { containers.remove(container) }
+            throw ZygoteBootError(message: "cannot start the thread that watches the zygote: \(error)")
         }
         // Importing the app: a large Django project takes seconds on a busy machine.
         let (kind, payload) = try readFrame(parent, timeoutMillis: 120_000, discardingOnError: started)

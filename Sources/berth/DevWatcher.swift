@@ -40,8 +40,9 @@ final class DevWatcher: @unchecked Sendable {
         }
     }
 
-    func start() {
-        Thread.detachNewThread { [self] in
+    /// Reads the tree's changes on a thread of its own until the watch ends.
+    func start() throws(SystemError) {
+        try Threads.detach { [self] in
             while true {
                 guard let events = try? inotify.read() else { return }
                 var changed: String?

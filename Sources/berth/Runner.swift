@@ -95,8 +95,15 @@ enum Runner {
         }
         var watcher: DevWatcher?
         if let watch {
-            watcher = try DevWatcher(root: watch, logger: stack.logger) { stack.reload() }
-            watcher?.start()
+            do {
+                let made = try DevWatcher(root: watch, logger: stack.logger) { stack.reload() }
+                try made.start()
+                watcher = made
+            } catch {
+                printError("berth: cannot watch \(watch) for changes: \(error)")
+                await stack.stop()
+                throw ExitCode(1)
+            }
         }
         // Start-up is over: hand back the heap pages only it used (the config, TOML, the
         // containers' plans), which glibc would otherwise keep for reuse.
