@@ -82,7 +82,7 @@ fuzz: build
 clean:
 	rm -rf .build
 
-## bench: berth against nginx, gunicorn, uWSGI and Granian (~13½ min; installs the anchors
+## bench: berth against nginx, gunicorn, uWSGI and Granian (~16 min; installs the anchors
 ## and builds berth in release mode first); writes bench/results/ and docs/performance.md
 bench: setup
 	BENCH_MAKE_COMMAND="make bench" /usr/bin/python3 bench/run.py
