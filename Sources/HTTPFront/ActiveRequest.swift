@@ -16,7 +16,7 @@ final class ActiveRequest {
         case error(status: Int, headers: [(String, String)])
     }
 
-    let head: HTTPRequestHead
+    let head: HTTP1RequestHead
     let start = NIODeadline.now()
     let requestID: RequestID
     var kind: Kind
@@ -33,7 +33,7 @@ final class ActiveRequest {
 
     /// `keepAlive`: whether the connection may carry another request after this one (the
     /// client asked for it and the front allows it).
-    init(head: HTTPRequestHead, requestID: RequestID, kind: Kind, hasBody: Bool, keepAlive: Bool) {
+    init(head: HTTP1RequestHead, requestID: RequestID, kind: Kind, hasBody: Bool, keepAlive: Bool) {
         self.head = head
         self.requestID = requestID
         self.kind = kind

@@ -8,7 +8,7 @@ extension HTTPConnectionHandler {
     /// Routes a request for a static route: its planned answer, or the route's fallback app
     /// when no file exists (or the method is not GET/HEAD), or 405.
     func startStatic(
-        _ head: HTTPRequestHead, facts: RequestFacts, target: RequestTarget, site: StaticSite, prefix: String, id: RequestID,
+        _ head: HTTP1RequestHead, facts: RequestFacts, target: RequestTarget, site: StaticSite, prefix: String, id: RequestID,
         hasBody: Bool, keepAlive: Bool, responseHeaders: [(String, String)], context: ChannelHandlerContext
     ) {
         guard head.method.isGETOrHEAD else {
@@ -29,7 +29,10 @@ extension HTTPConnectionHandler {
         if start < path.endIndex && path[start] == UInt8(ascii: "/") { start = path.index(after: start) }
         let relative = target.normalizedPath[start...]
         var staticRequest = StaticRequest(isHead: head.method.isHEAD, rawPath: target.rawPath, query: target.query)
-        for (name, value) in head.headers { staticRequest.take(name: name, value: value) }
+        head.fields.walk { name, value in
+            staticRequest.take(name: name, value: value)
+            return false
+        }
         let answer = StaticResponder.answer(site: site, relative: String(relative), request: staticRequest)
         if answer.noFile, let app = site.fallback {
             return openExchange(
