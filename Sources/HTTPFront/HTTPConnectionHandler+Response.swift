@@ -113,6 +113,10 @@ extension HTTPConnectionHandler {
         }
         if request.keepAlive && !quiescing {
             current = nil
+            if request.recyclable {
+                request.retire()
+                spareRequest = request
+            }
             activity.enterIdle()
             resumeReading(context)
             if inReadBurst {

@@ -39,9 +39,27 @@ extension HTTPConnectionHandler {
                 head, facts: facts, target: target, service: app, id: id, hasBody: hasBody, keepAlive: keepAlive,
                 responseHeaders: responseHeaders, context: context)
         }
-        current = ActiveRequest(
+        let request = reusableRequest(
             head: head, requestID: id, kind: .deferred(.staticAnswer(answer)), hasBody: hasBody, keepAlive: keepAlive)
-        current?.responseHeaders = responseHeaders
+        request.responseHeaders = responseHeaders
+        current = request
+    }
+
+    /// The object for a static request: the connection's last static one if nothing else
+    /// holds it (no allocation and free per request), else new.
+    private func reusableRequest(
+        head: consuming HTTP1RequestHead, requestID: RequestID, kind: consuming ActiveRequest.Kind, hasBody: Bool, keepAlive: Bool
+    ) -> ActiveRequest {
+        if var spare = spareRequest {
+            spareRequest = nil
+            if isKnownUniquelyReferenced(&spare) {
+                spare.reuse(head: head, requestID: requestID, kind: kind, hasBody: hasBody, keepAlive: keepAlive)
+                return spare
+            }
+        }
+        let request = ActiveRequest(head: head, requestID: requestID, kind: kind, hasBody: hasBody, keepAlive: keepAlive)
+        request.recyclable = true
+        return request
     }
 
     /// Writes a planned answer: the head, then the body from memory or with sendfile.

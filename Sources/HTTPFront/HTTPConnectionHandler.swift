@@ -17,6 +17,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     let scheme: String
     private(set) var context: ChannelHandlerContext?
     var current: ActiveRequest?
+    /// A static request's object, answered, for the connection's next one (`reusableRequest`).
+    var spareRequest: ActiveRequest?
     /// Bytes read and not parsed yet: the rest of a request, or requests pipelined behind it.
     var input: ByteBuffer?
     var parser: HTTP1RequestParser

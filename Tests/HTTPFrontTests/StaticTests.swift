@@ -109,6 +109,33 @@ final class StaticTests {
         #expect(try RequestTarget("/p?q=1#frag").query == "q=1")
         #expect(throws: RequestTarget.Problem.self) { try RequestTarget("/a/../../b") }
     }
+
+    /// How a target splits into path and query, each form: what the byte scan must keep.
+    @Test(arguments: [
+        ("/s/1k.bin", "/s/1k.bin", "", "/s/1k.bin"),
+        ("/", "/", "", "/"),
+        ("/p?", "/p", "", "/p"),
+        ("/p?a=1&b=2#f?g", "/p", "a=1&b=2", "/p"),
+        ("/p#frag", "/p#frag", "", "/p#frag"),
+        ("/a%20b/c?x", "/a%20b/c", "x", "/a b/c"),
+        ("/a//b/./c/", "/a//b/./c/", "", "/a/b/c/"),
+        ("/.hidden", "/.hidden", "", "/.hidden"),
+        ("/caf\u{e9}", "/caf\u{e9}", "", "/caf\u{e9}"),
+        ("http://host", "/", "", "/"),
+        ("http://host?x=1", "/", "", "/"),
+        ("https://host:8443/a/b?c", "/a/b", "c", "/a/b"),
+    ])
+    func requestTargetParts(_ uri: String, _ rawPath: String, _ query: String, _ normalized: String) throws {
+        let target = try RequestTarget(uri)
+        #expect(String(target.rawPath) == rawPath)
+        #expect(String(target.query) == query)
+        #expect(target.normalizedPath == normalized)
+    }
+
+    @Test(arguments: ["", "*", "host/p", "http:/p", "http:", "/a%zz", "/a%00b", "/.."])
+    func requestTargetRejected(_ uri: String) {
+        #expect(throws: RequestTarget.Problem.self) { try RequestTarget(uri) }
+    }
 }
 
 /// Counts the flushes that reach the socket end of the pipeline.
