@@ -16,9 +16,9 @@ final class ActiveRequest {
         case error(status: Int, headers: [(String, String)])
     }
 
-    let head: HTTPRequestHead
-    let start = NIODeadline.now()
-    let requestID: RequestID
+    private(set) var head: HTTP1RequestHead
+    private(set) var start = NIODeadline.now()
+    private(set) var requestID: RequestID
     var kind: Kind
     var keepAlive: Bool
     var hasBody: Bool
@@ -30,15 +30,43 @@ final class ActiveRequest {
     var bytesSent: Int64 = 0
     /// The route's own response fields (`Routing.responseHeaders`).
     var responseHeaders: [(String, String)] = []
+    /// Made for a static answer: only the connection holds it, so once answered it may
+    /// serve the connection's next static request (`HTTPConnectionHandler.reusableRequest`).
+    var recyclable = false
 
     /// `keepAlive`: whether the connection may carry another request after this one (the
     /// client asked for it and the front allows it).
-    init(head: HTTPRequestHead, requestID: RequestID, kind: Kind, hasBody: Bool, keepAlive: Bool) {
+    init(head: HTTP1RequestHead, requestID: RequestID, kind: Kind, hasBody: Bool, keepAlive: Bool) {
         self.head = head
         self.requestID = requestID
         self.kind = kind
         self.keepAlive = keepAlive
         self.hasBody = hasBody
+    }
+
+    /// Lets go of what a finished request holds while it waits to be reused: its answer (an
+    /// open file) and its head (a slice of the read buffer, which NIO reuses only when no
+    /// one else holds it).
+    func retire() {
+        head = HTTPConnectionHandler.placeholderHead
+        kind = .deferred(.error(status: 0, headers: []))
+    }
+
+    /// Makes this finished request's object the new request `init` would make.
+    func reuse(head: consuming HTTP1RequestHead, requestID: RequestID, kind: consuming Kind, hasBody: Bool, keepAlive: Bool) {
+        self.head = head
+        start = NIODeadline.now()
+        self.requestID = requestID
+        self.kind = kind
+        self.keepAlive = keepAlive
+        self.hasBody = hasBody
+        bodyBytes = 0
+        requestComplete = false
+        responseStarted = false
+        responseComplete = false
+        status = 0
+        bytesSent = 0
+        responseHeaders = []
     }
 }
 

@@ -28,9 +28,21 @@ enum HTTP1Head {
         return base.distance(to: UnsafeRawPointer(found))
     }
 
+    /// A head's request line, where its field lines start, its framing and facts.
+    struct Parsed {
+        var method: HTTPMethod
+        var uri: String
+        var version: HTTPVersion
+        /// Where the field lines start (`bytes.count` when there are none).
+        var fieldsStart: Int
+        var fieldCount: Int
+        var framing: HTTP1RequestParser.Framing
+        var facts: RequestFacts
+    }
+
     static func parse(
         _ bytes: UnsafeRawBufferPointer, maxHeaderSize: Int, maxFieldCount: Int
-    ) throws(HTTP1ParseError) -> (HTTPRequestHead, HTTP1RequestParser.Framing, RequestFacts) {
+    ) throws(HTTP1ParseError) -> Parsed {
         // The block ends where a bare LF was found, or at "\r\n\r\n" (excluded): every line
         // inside must end with CRLF.
         var lines = LineIterator(bytes: bytes)
@@ -40,33 +52,37 @@ enum HTTP1Head {
         if bytes.count - requestLine.upperBound > maxHeaderSize {
             throw HTTP1ParseError(status: 431, reason: "header fields too large")
         }
-        var headers: [(String, String)] = []
-        headers.reserveCapacity(16)
+        let fieldsStart = lines.position
+        var fieldCount = 0
         var contentLength: Int64?
-        var transferEncoding: String?
+        var transferEncoding: [UInt8]?
         var facts = RequestFacts()
         while let range = try lines.next() {
             let line = UnsafeRawBufferPointer(rebasing: bytes[range])
             let (name, value) = try field(line)
-            if headers.count >= maxFieldCount { throw HTTP1ParseError(status: 431, reason: "too many header fields") }
-            let nameText = String(decoding: name, as: UTF8.self)
-            let valueText = String(decoding: value, as: UTF8.self)
-            if name.count == 14 && nameText.utf8.equalsIgnoringCase("content-length") {
+            if fieldCount >= maxFieldCount { throw HTTP1ParseError(status: 431, reason: "too many header fields") }
+            fieldCount += 1
+            if name.count == 14 && name.equalsIgnoringCase("content-length") {
                 guard contentLength == nil else { throw .bad("repeated Content-Length") }
                 contentLength = try parseLength(value)
-            } else if name.count == 17 && nameText.utf8.equalsIgnoringCase("transfer-encoding") {
-                transferEncoding = transferEncoding.map { $0 + "," + valueText } ?? valueText
+            } else if name.count == 17 && name.equalsIgnoringCase("transfer-encoding") {
+                if transferEncoding == nil {
+                    transferEncoding = Array(value)
+                } else {
+                    transferEncoding!.append(UInt8(ascii: ","))
+                    transferEncoding!.append(contentsOf: value)
+                }
             } else {
-                facts.note(name: nameText, value: value)
+                facts.note(name: name, value: value)
             }
-            headers.append((nameText, valueText))
         }
         var framing = HTTP1RequestParser.Framing.none
         if let coding = transferEncoding {
             if contentLength != nil { throw .bad("Content-Length with Transfer-Encoding") }
             if version == .http1_0 { throw .bad("Transfer-Encoding in an HTTP/1.0 request") }
             framing = .chunked
-            let codings = coding.split(separator: ",").map { $0.trimmingSpaces().lowercased() }
+            let codings = String(decoding: coding, as: UTF8.self).split(separator: ",")
+                .map { $0.trimmingSpaces().lowercased() }
             guard codings.last == "chunked" else { throw .bad("Transfer-Encoding does not end with chunked") }
             if codings.count > 1 {
                 throw HTTP1ParseError(status: codings.dropLast().contains("chunked") ? 400 : 501, reason: "unsupported transfer coding")
@@ -74,14 +90,16 @@ enum HTTP1Head {
         } else if let length = contentLength, length > 0 {
             framing = .length(length)
         }
-        return (HTTPRequestHead(version: version, method: method, uri: uri, headers: HTTPHeaders(headers)), framing, facts)
+        return Parsed(
+            method: method, uri: uri, version: version, fieldsStart: fieldsStart, fieldCount: fieldCount, framing: framing,
+            facts: facts)
     }
 
     /// The lines of a head block, each without its CRLF; a LF without CR, or a CR not
     /// followed by LF, is an error.
     private struct LineIterator {
         let bytes: UnsafeRawBufferPointer
-        var position = 0
+        private(set) var position = 0
 
         mutating func next() throws(HTTP1ParseError) -> Range<Int>? {
             guard position < bytes.count else { return nil }
@@ -216,16 +234,16 @@ struct RequestFacts: Equatable {
     var hasUpgrade = false
 
     /// Notes one field (Content-Length and Transfer-Encoding are the parser's).
-    mutating func note(name: String, value: UnsafeRawBufferPointer) {
-        switch name.utf8.count {
-        case 4 where name.utf8.equalsIgnoringCase("host"):
+    mutating func note(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        switch name.count {
+        case 4 where name.equalsIgnoringCase("host"):
             hostCount += 1
             for byte in value where byte == UInt8(ascii: ",") { hostCount += 1 }
-        case 6 where name.utf8.equalsIgnoringCase("expect"):
+        case 6 where name.equalsIgnoringCase("expect"):
             if expect == .none { expect = value.equalsIgnoringCase("100-continue") ? .continue100 : .other }
-        case 7 where name.utf8.equalsIgnoringCase("upgrade"):
+        case 7 where name.equalsIgnoringCase("upgrade"):
             hasUpgrade = true
-        case 10 where name.utf8.equalsIgnoringCase("connection"):
+        case 10 where name.equalsIgnoringCase("connection"):
             // Every token counts: the predicate never stops the walk.
             _ = FieldValue.containsItem(in: value) { token in
                 if token.equalsIgnoringCase("close") {

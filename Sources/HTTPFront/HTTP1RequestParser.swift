@@ -29,7 +29,8 @@ struct HTTP1RequestParser {
     enum Event {
         /// A request head, how its body is framed (`.none`: no body), and what the front
         /// asks of every head.
-        case head(HTTPRequestHead, Framing, RequestFacts)
+        /// The head's fields are a slice of the input buffer (no copy).
+        case head(HTTP1RequestHead, Framing, RequestFacts)
         /// A slice of the input buffer (no copy).
         case body(ByteBuffer)
         case end
@@ -190,7 +191,7 @@ struct HTTP1RequestParser {
         case chunked
     }
 
-    private mutating func parseHead(_ buffer: inout ByteBuffer) throws(HTTP1ParseError) -> (HTTPRequestHead, Framing, RequestFacts)? {
+    private mutating func parseHead(_ buffer: inout ByteBuffer) throws(HTTP1ParseError) -> (HTTP1RequestHead, Framing, RequestFacts)? {
         // RFC 9112 §2.2: empty lines before a request line are ignored (a client may send a
         // CRLF after a body).
         while buffer.readableBytes >= 2, buffer.getInteger(at: buffer.readerIndex, as: UInt16.self) == 0x0D0A {
@@ -207,7 +208,7 @@ struct HTTP1RequestParser {
         }
         scanned = 0
         let (maxHeaderSize, maxFieldCount) = (self.maxHeaderSize, self.maxFieldCount)
-        let result = buffer.withUnsafeReadableBytes { bytes -> Result<(HTTPRequestHead, Framing, RequestFacts), HTTP1ParseError> in
+        let result = buffer.withUnsafeReadableBytes { bytes -> Result<HTTP1Head.Parsed, HTTP1ParseError> in
             if bytes[end] == 0x0A { return .failure(.bad("bare LF")) }
             return Result { () throws(HTTP1ParseError) in
                 try HTTP1Head.parse(
@@ -215,8 +216,15 @@ struct HTTP1RequestParser {
             }
         }
         let parsed = try result.get()
+        // The field lines with the CRLF of the last one ("\r\n\r\n" starts at `end`).
+        var fields = RequestFields()
+        if parsed.fieldsStart < end {
+            let block = buffer.getSlice(at: buffer.readerIndex + parsed.fieldsStart, length: end + 2 - parsed.fieldsStart)!
+            fields = RequestFields(checkedBlock: block, count: parsed.fieldCount)
+        }
         buffer.moveReaderIndex(forwardBy: end + 4)
-        return parsed
+        let head = HTTP1RequestHead(version: parsed.version, method: parsed.method, uri: parsed.uri, fields: fields)
+        return (head, parsed.framing, parsed.facts)
     }
 
     /// Limits for a head still arriving: a request line or a field block already too long

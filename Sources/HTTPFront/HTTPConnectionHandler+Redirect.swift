@@ -5,9 +5,9 @@ import NIOHTTP1
 /// and path over https.
 extension HTTPConnectionHandler {
     func redirectToHTTPS(
-        _ head: HTTPRequestHead, port: Int, id: RequestID, hasBody: Bool, keepAlive: Bool, context: ChannelHandlerContext
+        _ head: HTTP1RequestHead, port: Int, id: RequestID, hasBody: Bool, keepAlive: Bool, context: ChannelHandlerContext
     ) {
-        let hostHeader = head.headers.first(name: "host") ?? ""
+        let hostHeader = head.fields.first(name: "host") ?? ""
         var host = hostHeader.isEmpty ? (context.channel.localAddress?.ipAddress ?? "localhost") : hostHeader
         // The Host's port is the plain listener's; the redirect names the TLS one.
         if host.hasPrefix("["), let close = host.firstIndex(of: "]") {

@@ -113,6 +113,10 @@ extension HTTPConnectionHandler {
         }
         if request.keepAlive && !quiescing {
             current = nil
+            if request.recyclable {
+                request.retire()
+                spareRequest = request
+            }
             activity.enterIdle()
             resumeReading(context)
             if inReadBurst {
@@ -182,8 +186,8 @@ extension HTTPConnectionHandler {
             remote: context.flatMap { peers($0).remoteIP } ?? "-", method: request.head.method.rawValue, uri: request.head.uri,
             version: version == .http1_1 ? "HTTP/1.1" : version == .http1_0 ? "HTTP/1.0" : "HTTP/\(version.major).\(version.minor)",
             status: request.status, bytes: request.bytesSent,
-            referer: request.head.headers.first(name: "referer"), userAgent: request.head.headers.first(name: "user-agent"),
-            host: configuration.accessLog?.format == .json ? request.head.headers.first(name: "host") : nil,
+            referer: request.head.fields.first(name: "referer"), userAgent: request.head.fields.first(name: "user-agent"),
+            host: configuration.accessLog?.format == .json ? request.head.fields.first(name: "host") : nil,
             seconds: Double((NIODeadline.now() - request.start).nanoseconds) / 1e9, requestID: request.requestID.text))
     }
 }

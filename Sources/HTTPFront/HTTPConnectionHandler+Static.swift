@@ -8,7 +8,7 @@ extension HTTPConnectionHandler {
     /// Routes a request for a static route: its planned answer, or the route's fallback app
     /// when no file exists (or the method is not GET/HEAD), or 405.
     func startStatic(
-        _ head: HTTPRequestHead, facts: RequestFacts, target: RequestTarget, site: StaticSite, prefix: String, id: RequestID,
+        _ head: HTTP1RequestHead, facts: RequestFacts, target: RequestTarget, site: StaticSite, prefix: String, id: RequestID,
         hasBody: Bool, keepAlive: Bool, responseHeaders: [(String, String)], context: ChannelHandlerContext
     ) {
         guard head.method.isGETOrHEAD else {
@@ -29,16 +29,37 @@ extension HTTPConnectionHandler {
         if start < path.endIndex && path[start] == UInt8(ascii: "/") { start = path.index(after: start) }
         let relative = target.normalizedPath[start...]
         var staticRequest = StaticRequest(isHead: head.method.isHEAD, rawPath: target.rawPath, query: target.query)
-        for (name, value) in head.headers { staticRequest.take(name: name, value: value) }
+        head.fields.walk { name, value in
+            staticRequest.take(name: name, value: value)
+            return false
+        }
         let answer = StaticResponder.answer(site: site, relative: String(relative), request: staticRequest)
         if answer.noFile, let app = site.fallback {
             return openExchange(
                 head, facts: facts, target: target, service: app, id: id, hasBody: hasBody, keepAlive: keepAlive,
                 responseHeaders: responseHeaders, context: context)
         }
-        current = ActiveRequest(
+        let request = reusableRequest(
             head: head, requestID: id, kind: .deferred(.staticAnswer(answer)), hasBody: hasBody, keepAlive: keepAlive)
-        current?.responseHeaders = responseHeaders
+        request.responseHeaders = responseHeaders
+        current = request
+    }
+
+    /// The object for a static request: the connection's last static one if nothing else
+    /// holds it (no allocation and free per request), else new.
+    private func reusableRequest(
+        head: consuming HTTP1RequestHead, requestID: RequestID, kind: consuming ActiveRequest.Kind, hasBody: Bool, keepAlive: Bool
+    ) -> ActiveRequest {
+        if var spare = spareRequest {
+            spareRequest = nil
+            if isKnownUniquelyReferenced(&spare) {
+                spare.reuse(head: head, requestID: requestID, kind: kind, hasBody: hasBody, keepAlive: keepAlive)
+                return spare
+            }
+        }
+        let request = ActiveRequest(head: head, requestID: requestID, kind: kind, hasBody: hasBody, keepAlive: keepAlive)
+        request.recyclable = true
+        return request
     }
 
     /// Writes a planned answer: the head, then the body from memory or with sendfile.

@@ -9,11 +9,11 @@ import NIOHTTP1
 // The hooks in HTTPConnectionHandler.swift are marked `[upgrade]`. HTTP/2 has no Upgrade
 // (extended CONNECT, RFC 8441, is not supported).
 
-extension HTTPRequestHead {
+extension HTTP1RequestHead {
     /// The protocols of `Upgrade` a tunnel may carry: all but `h2c` — berth speaks h2c by
     /// prior knowledge only, and RFC 9113 §3.1 retired the h2c upgrade.
     var tunnelProtocols: [String] {
-        headers[canonicalForm: "upgrade"].map(String.init).filter {
+        fields.httpHeaders[canonicalForm: "upgrade"].map(String.init).filter {
             $0.split(separator: "/").first?.lowercased() != "h2c"
         }
     }
@@ -24,7 +24,7 @@ extension HTTPConnectionHandler {
     /// (`RequestFacts.asksToUpgrade`) and may (HTTP/1.1, no body, a protocol other than h2c),
     /// else the plain bridge.
     func upgradeWriter(
-        _ bridge: AppResponseBridge, head: HTTPRequestHead, facts: RequestFacts, hasBody: Bool, request: ActiveRequest,
+        _ bridge: AppResponseBridge, head: HTTP1RequestHead, facts: RequestFacts, hasBody: Bool, request: ActiveRequest,
         loop: EventLoop
     ) -> AppResponseWriter {
         guard head.version == .http1_1, !hasBody, facts.asksToUpgrade else { return bridge }

@@ -17,6 +17,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     let scheme: String
     private(set) var context: ChannelHandlerContext?
     var current: ActiveRequest?
+    /// A static request's object, answered, for the connection's next one (`reusableRequest`).
+    var spareRequest: ActiveRequest?
     /// Bytes read and not parsed yet: the rest of a request, or requests pipelined behind it.
     var input: ByteBuffer?
     var parser: HTTP1RequestParser
@@ -66,7 +68,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// Pipelined bytes buffered behind an unfinished response before reading pauses.
     static let maxPipelinedBytes = 64 * 1024
     /// The head logged for a request that never got one.
-    static let placeholderHead = HTTPRequestHead(version: .http1_1, method: .GET, uri: "-")
+    static let placeholderHead = HTTP1RequestHead(version: .http1_1, method: .GET, uri: "-")
 
     init(configuration: FrontConfiguration, activity: ConnectionActivity, scheme: String, socket: Int32? = nil) {
         self.configuration = configuration
@@ -242,7 +244,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     /// Gives up on the current request (if any): answers `status` and closes the connection
     /// once the answer is out — nothing more of the request will be read.
-    private func answerAndClose(_ status: Int, head: HTTPRequestHead, context: ChannelHandlerContext) {
+    private func answerAndClose(_ status: Int, head: HTTP1RequestHead, context: ChannelHandlerContext) {
         inputClosed = true
         if let request = current, case .app(let exchange) = request.kind { exchange.cancel() }
         let request = ActiveRequest(
@@ -263,7 +265,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     // MARK: - Request
 
     private func requestHead(
-        _ head: HTTPRequestHead, framing: HTTP1RequestParser.Framing, facts: RequestFacts, context: ChannelHandlerContext
+        _ head: HTTP1RequestHead, framing: HTTP1RequestParser.Framing, facts: RequestFacts, context: ChannelHandlerContext
     ) {
         activity.enterRequest()
         var contentLength: Int64?
@@ -303,7 +305,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         if let port = configuration.redirectToHTTPSPort {
             return redirectToHTTPS(head, port: port, id: id, hasBody: hasBody, keepAlive: keepAlive, context: context)
         }
-        let routing = configuration.routeRequest.map { $0(head.headers.first(name: "host"), target.normalizedPath) }
+        let routing = configuration.routeRequest.map { $0(head.fields.first(name: "host"), target.normalizedPath) }
             ?? configuration.route(target.normalizedPath).map { Routing(target: $0) }
         switch routing?.target {
         case .none:
@@ -322,22 +324,26 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     func openExchange(
-        _ head: HTTPRequestHead, facts: RequestFacts, target: RequestTarget, service: AppService, id: RequestID, hasBody: Bool,
+        _ head: HTTP1RequestHead, facts: RequestFacts, target: RequestTarget, service: AppService, id: RequestID, hasBody: Bool,
         keepAlive: Bool, responseHeaders: [(String, String)], context: ChannelHandlerContext
     ) {
         let peers = peers(context)
-        let hostHeader = head.headers.first(name: "host") ?? ""
+        let hostHeader = head.fields.first(name: "host") ?? ""
         let serverName = hostHeader.isEmpty ? peers.localIP ?? "localhost" : FrontFields.hostName(hostHeader)
         let appRequest = AppRequest(
             method: head.method.rawValue, path: String(target.rawPath), query: String(target.query),
             version: head.version == .http1_1 ? "HTTP/1.1" : "HTTP/\(head.version.major).\(head.version.minor)",
-            headers: head.headers.map { ($0.name, $0.value) },
+            headers: head.fields.pairs,
             remoteAddress: peers.remoteIP ?? "127.0.0.1", remotePort: peers.remotePort,
             serverName: serverName, serverPort: peers.localPort, scheme: scheme,
             hasBody: hasBody, requestID: id.text)
         // The kind is a placeholder until the service hands back the exchange just below.
+        // The request may outlive this read (a slow app, a tunnel): its fields get storage of
+        // their own instead of keeping the read buffer.
+        var ownHead = head
+        ownHead.fields = head.fields.detached()
         let request = ActiveRequest(
-            head: head, requestID: id, kind: .deferred(.error(status: 500, headers: [])), hasBody: hasBody,
+            head: ownHead, requestID: id, kind: .deferred(.error(status: 500, headers: [])), hasBody: hasBody,
             keepAlive: keepAlive)
         request.responseHeaders = responseHeaders
         current = request

@@ -16,33 +16,22 @@ struct RequestTarget {
     /// Parses origin-form (`/a?b`) and absolute-form (`http://host/a?b`) targets.
     /// Fails on bad percent-encoding, NUL, or `..` above the root — what nginx answers 400 to.
     init(_ uri: String) throws(Problem) {
-        // Searched by bytes: String's Character-based searches cost far more per request.
-        let bytes = uri.utf8
-        var start = bytes.startIndex
-        var target = Substring(uri)
-        if bytes.first != UInt8(ascii: "/") {
-            // absolute-form (RFC 9112 §3.2.2): drop scheme and authority.
-            guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")), bytes[colon...].starts(with: "://".utf8) else {
-                throw .malformed
-            }
-            let authority = bytes.index(colon, offsetBy: 3)
-            if let slash = bytes[authority...].firstIndex(of: UInt8(ascii: "/")) {
-                start = slash
-            } else {
-                target = "/"
-                start = target.startIndex
-            }
-        }
-        target = target[start...]
-        if let question = target.utf8.firstIndex(of: UInt8(ascii: "?")) {
-            rawPath = target[..<question]
-            query = target[target.utf8.index(after: question)...]
-            if let hash = query.utf8.firstIndex(of: UInt8(ascii: "#")) { query = query[..<hash] }
-        } else {
-            rawPath = target
+        // Split by bytes, once, on the string's own storage: String's searches (by Character,
+        // or through UTF8View indices) cost several times more per request.
+        var uri = uri
+        guard let parts = uri.withUTF8({ Self.split(UnsafeRawBufferPointer($0)) }) else { throw .malformed }
+        guard let path = parts.path else {
+            // absolute-form without a path: the root.
+            rawPath = "/"
             query = ""
+            normalizedPath = "/"
+            return
         }
-        if Self.isPlain(rawPath.utf8) {
+        let utf8 = uri.utf8
+        func index(_ offset: Int) -> String.Index { utf8.index(utf8.startIndex, offsetBy: offset) }
+        rawPath = uri[index(path.lowerBound)..<index(path.upperBound)]
+        query = parts.query.map { uri[index($0.lowerBound)..<index($0.upperBound)] } ?? ""
+        if parts.plain {
             // The common case: nothing to decode, no dot segment, no empty segment.
             normalizedPath = String(rawPath)
             return
@@ -50,8 +39,7 @@ struct RequestTarget {
         guard let decoded = PercentDecoding.decode(rawPath.utf8), !decoded.contains(0) else { throw .malformed }
         var segments: [Substring] = []
         let text = String(decoding: decoded, as: UTF8.self)
-        let parts = text.split(separator: "/", omittingEmptySubsequences: true)
-        for part in parts {
+        for part in text.split(separator: "/", omittingEmptySubsequences: true) {
             switch part {
             case ".": continue
             case "..":
@@ -65,22 +53,41 @@ struct RequestTarget {
         normalizedPath = normalized
     }
 
-    /// Whether `path` is already normalized and decoded: no `%`, no segment starting with
-    /// `.`, no `//`, no NUL.
-    private static func isPlain(_ path: Substring.UTF8View) -> Bool {
-        path.withContiguousStorageIfAvailable(isPlain) ?? isPlain(Array(path))
-    }
-
-    private static func isPlain<Bytes: Collection<UInt8>>(_ path: Bytes) -> Bool {
+    /// Where the path and the query lie in `bytes` (nil path: an absolute-form target
+    /// without one), and whether the path is already normalized and decoded; nil when
+    /// the target is neither origin-form nor absolute-form.
+    private static func split(
+        _ bytes: UnsafeRawBufferPointer
+    ) -> (path: Range<Int>?, query: Range<Int>?, plain: Bool)? {
+        var start = 0
+        if bytes.first != UInt8(ascii: "/") {
+            // absolute-form (RFC 9112 §3.2.2): drop scheme and authority.
+            guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")), colon + 3 <= bytes.count,
+                bytes[colon + 1] == UInt8(ascii: "/"), bytes[colon + 2] == UInt8(ascii: "/")
+            else { return nil }
+            guard let slash = bytes[(colon + 3)...].firstIndex(of: UInt8(ascii: "/")) else {
+                return (nil, nil, true)
+            }
+            start = slash
+        }
+        // The query runs from "?" to "#" (a "#" before any "?" stays in the path, as sent).
+        var end = start
+        var plain = true
         var previous: UInt8 = 0
-        for byte in path {
+        while end < bytes.count {
+            let byte = bytes[end]
+            if byte == UInt8(ascii: "?") { break }
             switch byte {
-            case UInt8(ascii: "%"), 0: return false
-            case UInt8(ascii: "."), UInt8(ascii: "/"): if previous == UInt8(ascii: "/") { return false }
+            // Plain: no `%`, no segment starting with `.`, no `//`, no NUL.
+            case UInt8(ascii: "%"), 0: plain = false
+            case UInt8(ascii: "."), UInt8(ascii: "/"): if previous == UInt8(ascii: "/") { plain = false }
             default: break
             }
             previous = byte
+            end += 1
         }
-        return true
+        guard end < bytes.count else { return (start..<end, nil, plain) }
+        let queryEnd = bytes[(end + 1)...].firstIndex(of: UInt8(ascii: "#")) ?? bytes.count
+        return (start..<end, (end + 1)..<queryEnd, plain)
     }
 }

@@ -24,17 +24,45 @@ public struct StaticRequest: Sendable {
     /// Keeps `value` if `name` is one of the fields the responder reads (any case; a
     /// repeated field is joined with ", " as RFC 9110 §5.3 allows for list fields).
     public mutating func take(name: String, value: String) {
+        var name = name
+        guard let field = name.withUTF8({ Field(UnsafeRawBufferPointer($0)) }) else { return }
+        take(field, value)
+    }
+
+    /// `take(name:value:)` for a field as bytes: a String is made only for a field kept.
+    mutating func take(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        guard let field = Field(name) else { return }
+        take(field, String(decoding: value, as: UTF8.self))
+    }
+
+    /// The fields the responder reads.
+    private enum Field {
+        case range, ifMatch, ifRange, ifNoneMatch, acceptEncoding, ifModifiedSince, ifUnmodifiedSince
+
+        init?(_ name: UnsafeRawBufferPointer) {
+            switch name.count {
+            case 5 where name.equalsIgnoringCase("range"): self = .range
+            case 8 where name.equalsIgnoringCase("if-match"): self = .ifMatch
+            case 8 where name.equalsIgnoringCase("if-range"): self = .ifRange
+            case 13 where name.equalsIgnoringCase("if-none-match"): self = .ifNoneMatch
+            case 15 where name.equalsIgnoringCase("accept-encoding"): self = .acceptEncoding
+            case 17 where name.equalsIgnoringCase("if-modified-since"): self = .ifModifiedSince
+            case 19 where name.equalsIgnoringCase("if-unmodified-since"): self = .ifUnmodifiedSince
+            default: return nil
+            }
+        }
+    }
+
+    private mutating func take(_ field: Field, _ value: String) {
         func set(_ field: inout String?) { field = field.map { $0 + ", " + value } ?? value }
-        let utf8 = name.utf8
-        switch utf8.count {
-        case 5 where utf8.equalsIgnoringCase("range"): set(&range)
-        case 8 where utf8.equalsIgnoringCase("if-match"): set(&ifMatch)
-        case 8 where utf8.equalsIgnoringCase("if-range"): ifRange = value
-        case 13 where utf8.equalsIgnoringCase("if-none-match"): set(&ifNoneMatch)
-        case 15 where utf8.equalsIgnoringCase("accept-encoding"): set(&acceptEncoding)
-        case 17 where utf8.equalsIgnoringCase("if-modified-since"): ifModifiedSince = value
-        case 19 where utf8.equalsIgnoringCase("if-unmodified-since"): ifUnmodifiedSince = value
-        default: break
+        switch field {
+        case .range: set(&range)
+        case .ifMatch: set(&ifMatch)
+        case .ifRange: ifRange = value
+        case .ifNoneMatch: set(&ifNoneMatch)
+        case .acceptEncoding: set(&acceptEncoding)
+        case .ifModifiedSince: ifModifiedSince = value
+        case .ifUnmodifiedSince: ifUnmodifiedSince = value
         }
     }
 }

@@ -6,7 +6,7 @@ import Testing
 
 /// What a parser made of some input: the events in order, and the error it stopped with.
 private struct Parsed {
-    var heads: [HTTPRequestHead] = []
+    var heads: [HTTP1RequestHead] = []
     var framings: [HTTP1RequestParser.Framing] = []
     var facts: [RequestFacts] = []
     var bodies: [String] = []
@@ -51,6 +51,12 @@ private func parse(_ text: String, maxHeaderSize: Int = 16384, maxFieldCount: In
     parse([Array(text.utf8)], maxHeaderSize: maxHeaderSize, maxFieldCount: maxFieldCount)
 }
 
+extension HTTP1RequestHead {
+    /// NIO's head for the same request, its fields as Strings: the oracle the facts and the
+    /// field reading are checked against.
+    var nio: HTTPRequestHead { HTTPRequestHead(version: version, method: method, uri: uri, headers: fields.httpHeaders) }
+}
+
 @Suite("HTTP/1.1 request parser")
 struct HTTP1RequestParserTests {
     @Test func simpleGet() {
@@ -59,9 +65,33 @@ struct HTTP1RequestParserTests {
         #expect(parsed.heads.count == 1 && parsed.ends == 1 && parsed.rest == 0)
         let head = parsed.heads[0]
         #expect(head.method == .GET && head.uri == "/a?b=1" && head.version == .http1_1)
-        #expect(head.headers.first(name: "host") == "example")
-        #expect(head.headers.first(name: "accept") == "*/*")
+        #expect(head.nio.headers.first(name: "host") == "example")
+        #expect(head.nio.headers.first(name: "accept") == "*/*")
         #expect(parsed.framings == [.none])
+    }
+
+    /// Fields are read from the head's bytes when asked: names and values as sent (values
+    /// without the whitespace around them), in order, repeated ones included.
+    @Test func fieldsAreReadFromTheHeadsBytes() {
+        let text = "GET / HTTP/1.1\r\nHost:h\r\nX-Empty:\r\nIf-None-Match: \t\"a\", W/\"b\" \t\r\n"
+            + "REFERER: http://x/\r\nhost: second\r\nX-Bytes: caf\u{e9}\r\n\r\nGET /next HTTP/1.1\r\n\r\n"
+        let parsed = parse(text)
+        #expect(parsed.error == nil && parsed.heads.count == 2)
+        let fields = parsed.heads[0].fields
+        #expect(fields.count == 6)
+        #expect(fields.pairs.map { "\($0.0)=\($0.1)" } == [
+            "Host=h", "X-Empty=", "If-None-Match=\"a\", W/\"b\"", "REFERER=http://x/", "host=second", "X-Bytes=caf\u{e9}",
+        ])
+        #expect(fields.first(name: "host") == "h")
+        #expect(fields.first(name: "referer") == "http://x/")
+        #expect(fields.first(name: "x-empty") == "")
+        #expect(fields.first(name: "user-agent") == nil)
+        // A copy in storage of its own reads the same.
+        let detached = fields.detached()
+        #expect(detached.pairs.map(\.1) == fields.pairs.map(\.1) && detached.count == 6)
+        // No fields at all (the request line is the head's last line).
+        #expect(parsed.heads[1].fields.count == 0 && parsed.heads[1].fields.pairs.isEmpty)
+        #expect(parsed.heads[1].uri == "/next")
     }
 
     @Test func methodsAndVersions() {
@@ -179,12 +209,12 @@ struct HTTP1RequestParserTests {
         let parsed = parse(text)
         let head = try #require(parsed.heads.first)
         let facts = try #require(parsed.facts.first)
-        #expect(facts.hostCount == head.headers[canonicalForm: "host"].count)
-        #expect(facts.isKeepAlive(head.version) == head.isKeepAlive)
-        let asksToUpgrade = head.headers.contains(name: "upgrade")
-            && head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
+        #expect(facts.hostCount == head.nio.headers[canonicalForm: "host"].count)
+        #expect(facts.isKeepAlive(head.version) == head.nio.isKeepAlive)
+        let asksToUpgrade = head.nio.headers.contains(name: "upgrade")
+            && head.nio.headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
         #expect(facts.asksToUpgrade == asksToUpgrade)
-        let expect = head.headers.first(name: "expect")
+        let expect = head.nio.headers.first(name: "expect")
         let expected: RequestFacts.Expectation =
             expect == nil ? .none : expect!.lowercased() == "100-continue" ? .continue100 : .other
         #expect(facts.expect == expected)

@@ -109,6 +109,69 @@ final class StaticTests {
         #expect(try RequestTarget("/p?q=1#frag").query == "q=1")
         #expect(throws: RequestTarget.Problem.self) { try RequestTarget("/a/../../b") }
     }
+
+    /// One connection, static requests between others: a static request's object is reused
+    /// by the next one, which must start from nothing of the last (status, bytes, fields).
+    @Test func staticRequestsInARowOnOneConnection() throws {
+        let logPath = root + "/access.log"
+        var configuration = FrontConfiguration(route: { [site] p in
+            p.hasPrefix("/files/") ? .staticFiles(site, prefix: "/files/") : p.hasPrefix("/app/") ? .app(EchoService(), prefix: "/app/") : nil
+        })
+        configuration.accessLog = try AccessLog.file(logPath)
+        let front = try FrontHarness(configuration: configuration)
+        let full = try front.exchange("GET /files/a.txt HTTP/1.1\r\nHost: h\r\n\r\n")
+        #expect(statusLine(full) == "HTTP/1.1 200 OK" && full.hasSuffix("<file 10 bytes>"))
+        let etag = try #require(header("ETag", in: full))
+        let notModified = try front.exchange("GET /files/a.txt HTTP/1.1\r\nHost: h\r\nIf-None-Match: \(etag)\r\n\r\n")
+        #expect(statusLine(notModified) == "HTTP/1.1 304 Not Modified" && notModified.hasSuffix("\r\n\r\n"))
+        #expect(header("Content-Length", in: notModified) == nil)
+        let app = try front.exchange("GET /app/x?q HTTP/1.1\r\nHost: h\r\n\r\n")
+        #expect(statusLine(app) == "HTTP/1.1 200 OK" && app.contains("GET /app/x?q []"))
+        let head = try front.exchange("HEAD /files/s.css HTTP/1.1\r\nHost: h\r\n\r\n")
+        #expect(statusLine(head) == "HTTP/1.1 200 OK" && header("Content-Length", in: head) == "6" && head.hasSuffix("\r\n\r\n"))
+        // Two pipelined in one read: the second reuses the first's object at once.
+        let pair = try front.exchange(
+            "GET /files/missing HTTP/1.1\r\nHost: h\r\n\r\nGET /files/s.css HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+        #expect(pair.hasPrefix("HTTP/1.1 404 Not Found\r\n"))
+        #expect(pair.contains("HTTP/1.1 200 OK\r\n") && pair.contains("Connection: close\r\n") && pair.hasSuffix("<file 6 bytes>"))
+        // Each access log line: "METHOD URI VERSION" STATUS BYTES (the 404 page's size aside).
+        let lines = try String(contentsOfFile: logPath, encoding: .utf8).split(separator: "\n").map { line in
+            let parts = line.split(separator: "\"")
+            let numbers = parts[2].split(separator: " ")
+            return "\(parts[1]) \(numbers[0])" + (numbers[0] == "404" ? "" : " \(numbers[1])")
+        }
+        #expect(lines == [
+            "GET /files/a.txt HTTP/1.1 200 10", "GET /files/a.txt HTTP/1.1 304 0", "GET /app/x?q HTTP/1.1 200 15",
+            "HEAD /files/s.css HTTP/1.1 200 0", "GET /files/missing HTTP/1.1 404", "GET /files/s.css HTTP/1.1 200 6",
+        ])
+    }
+
+    /// How a target splits into path and query, each form: what the byte scan must keep.
+    @Test(arguments: [
+        ("/s/1k.bin", "/s/1k.bin", "", "/s/1k.bin"),
+        ("/", "/", "", "/"),
+        ("/p?", "/p", "", "/p"),
+        ("/p?a=1&b=2#f?g", "/p", "a=1&b=2", "/p"),
+        ("/p#frag", "/p#frag", "", "/p#frag"),
+        ("/a%20b/c?x", "/a%20b/c", "x", "/a b/c"),
+        ("/a//b/./c/", "/a//b/./c/", "", "/a/b/c/"),
+        ("/.hidden", "/.hidden", "", "/.hidden"),
+        ("/caf\u{e9}", "/caf\u{e9}", "", "/caf\u{e9}"),
+        ("http://host", "/", "", "/"),
+        ("http://host?x=1", "/", "", "/"),
+        ("https://host:8443/a/b?c", "/a/b", "c", "/a/b"),
+    ])
+    func requestTargetParts(_ uri: String, _ rawPath: String, _ query: String, _ normalized: String) throws {
+        let target = try RequestTarget(uri)
+        #expect(String(target.rawPath) == rawPath)
+        #expect(String(target.query) == query)
+        #expect(target.normalizedPath == normalized)
+    }
+
+    @Test(arguments: ["", "*", "host/p", "http:/p", "http:", "/a%zz", "/a%00b", "/.."])
+    func requestTargetRejected(_ uri: String) {
+        #expect(throws: RequestTarget.Problem.self) { try RequestTarget(uri) }
+    }
 }
 
 /// Counts the flushes that reach the socket end of the pipeline.
