@@ -9,9 +9,10 @@
 # callgrind twice (2,000 and 12,000 requests) and the difference per request is printed:
 # start-up cancels out. Rows: a 200 of the whole file, and a 304 (If-None-Match). nginx runs
 # as one process (master_process off) with sendfile and tcp_nopush on, as in `make bench`.
-# A last row counts berth's front alone (not its Python workers) for the hello WSGI app, 2
-# workers without isolation; it moves by ±1k between runs, with how the workers' answers
-# batch. Kernel time is not counted: this is each server's own user-space work.
+# The last rows count berth's front alone (not its Python workers) for the hello WSGI app, 2
+# workers without isolation: its 13-byte hello, and a 16 KiB body (`/bytes`, Content-Length,
+# the size of a typical Django page); they move by ±1k between runs, with how the workers'
+# answers batch. Kernel time is not counted: this is each server's own user-space work.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 binary=${1:-.build/release/berth}
@@ -98,8 +99,9 @@ stop() {
 total_instructions() {
     local server=$1 requests=$2; shift 2
     local out="$work/callgrind.$server.$requests.out" url
-    if [ "$server" = berth-app ]; then
+    if [[ "$server" = berth-app* ]]; then
         url="http://127.0.0.1:$berth_port/"
+        if [ "$server" = berth-app-16k ]; then url="http://127.0.0.1:$berth_port/bytes?n=16384"; fi
         BERTH_WORKER_PATH="$PWD/python" valgrind --tool=callgrind --callgrind-out-file="$out" \
             "$work/berth" serve -c "$work/hello.toml" > "$work/valgrind.log" 2>&1 &
     elif [ "$server" = nginx ]; then
@@ -152,3 +154,4 @@ for row in 200 304; do
     printf '%-26s %8s %8s %8s\n' "static 1 KiB, $row" "$ours" "$theirs" "$ratio"
 done
 printf '%-26s %8s\n' "hello app, front only" "$(per_request berth-app)"
+printf '%-26s %8s\n' "16 KiB app, front only" "$(per_request berth-app-16k)"

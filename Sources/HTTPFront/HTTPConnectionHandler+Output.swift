@@ -1,19 +1,25 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import LinuxSystem
 import NIOCore
 import NIOHTTP1
 
-/// The connection's output as bytes: heads and small bodies gather in one buffer, handed to
-/// the channel only before a file region or a flush — so a static response is the head's
+/// The connection's output as bytes: heads and small bodies gather in one buffer, larger app
+/// body chunks are kept by reference in their places (`outputBodies`), and all of it is
+/// handed on only before a file region or a flush — so a static response is the head's
 /// bytes and a sendfile, and pipelined small responses leave in one write.
 ///
 /// Direct output: when berth accepted the connection itself (`socket`), and NIO has no
 /// write of this connection queued, the gathered bytes go straight to the socket with one
-/// `send`, and a file region after them with `sendfile` (the head sent with MSG_MORE, so a
-/// small file leaves in the head's packet, as TCP_CORK would do). Whatever the socket does
-/// not take at once is handed to NIO, which waits for the socket and reports errors; until
-/// NIO has written it all, every later byte goes through NIO too, so the order holds. All
-/// of it runs on the channel's loop, where an active channel's descriptor cannot be closed
-/// under us.
+/// `send` (with the bodies kept by reference, one `sendmsg`), and a file region after them
+/// with `sendfile` (the head sent with MSG_MORE, so a small file leaves in the head's
+/// packet, as TCP_CORK would do). Whatever the socket does not take at once is handed to
+/// NIO, which waits for the socket and reports errors; until NIO has written it all, every
+/// later byte goes through NIO too, so the order holds. All of it runs on the channel's
+/// loop, where an active channel's descriptor cannot be closed under us.
 extension HTTPConnectionHandler {
     /// Bodies up to this size are copied into the output buffer rather than written alone.
     static let smallBody = 4096
@@ -29,11 +35,24 @@ extension HTTPConnectionHandler {
         return body(&output)
     }
 
-    /// Hands the gathered bytes to the channel (not flushed).
-    func emitOutput(_ context: ChannelHandlerContext) {
-        guard !outputHandedOver, output.readableBytes > 0 else { return }
+    /// Hands the gathered bytes to the channel (not flushed): the output buffer, or its
+    /// pieces with the bodies kept by reference between them. `promise`, if any, completes
+    /// once all of it is written (an empty write carries it when nothing is gathered).
+    func emitOutput(_ context: ChannelHandlerContext, promise: EventLoopPromise<Void>? = nil) {
+        let gathered = !outputHandedOver && (output.readableBytes > 0 || !outputBodies.isEmpty)
+        guard gathered else {
+            if let promise { channelWrite(.byteBuffer(ByteBuffer()), promise: promise, context: context) }
+            return
+        }
         outputHandedOver = true
-        channelWrite(.byteBuffer(output), promise: nil, context: context)
+        guard !outputBodies.isEmpty else {
+            return channelWrite(.byteBuffer(output), promise: promise, context: context)
+        }
+        let pieces = outputBodies.pieces(of: output)
+        outputBodies.removeAll()
+        for (index, piece) in pieces.enumerated() {
+            channelWrite(.byteBuffer(piece), promise: index == pieces.count - 1 ? promise : nil, context: context)
+        }
     }
 
     func flushOutput(_ context: ChannelHandlerContext) {
@@ -48,13 +67,8 @@ extension HTTPConnectionHandler {
             context.close(promise: nil)
             return
         }
-        var bytes = ByteBuffer()
-        if !outputHandedOver, output.readableBytes > 0 {
-            outputHandedOver = true
-            bytes = output
-        }
         let promise = context.eventLoop.makePromise(of: Void.self)
-        channelWrite(.byteBuffer(bytes), promise: promise, context: context)
+        emitOutput(context, promise: promise)
         context.flush()
         promise.futureResult.whenComplete { _ in context.close(promise: nil) }
     }
@@ -88,11 +102,24 @@ extension HTTPConnectionHandler {
 
     /// Sends the gathered bytes straight to the socket, if direct output may; what it does
     /// not take stays gathered for NIO. True when nothing is left.
+    ///
+    /// Bodies kept by reference go in the same call (sendmsg), between the buffer's bytes
+    /// around them: a 16 KiB page's head, its body (and a chunked body's framing) leave in
+    /// one system call, as full packets. `more` (MSG_MORE) only when the next bytes follow
+    /// at once (a file region): for a streaming app's chunk the kernel would hold the last
+    /// partial packet for as long as the app pauses.
     private func sendOutputDirectly(more: Bool, context: ChannelHandlerContext) -> Bool {
         guard let socket = directSocket(context) else { return false }
-        if outputHandedOver || output.readableBytes == 0 { return true }
-        let sent = output.withUnsafeReadableBytes { Sockets.sendNow(socket, $0, more: more) }
-        output.moveReaderIndex(forwardBy: sent)
+        if outputHandedOver { return true }
+        if outputBodies.isEmpty {
+            if output.readableBytes == 0 { return true }
+            let sent = output.withUnsafeReadableBytes { Sockets.sendNow(socket, $0, more: more) }
+            output.moveReaderIndex(forwardBy: sent)
+        } else {
+            let sent = outputBodies.withIOVectors(of: output) { Sockets.sendNow(socket, $0, more: more) }
+            outputBodies.consume(sent, of: &output)
+            guard outputBodies.isEmpty else { return false }
+        }
         guard output.readableBytes == 0 else { return false }
         output.clear()
         return true
@@ -143,10 +170,22 @@ extension HTTPConnectionHandler {
             var chunk = chunk
             writeOutput { $0.writeBuffer(&chunk) }
         } else {
-            emitOutput(context)
-            channelWrite(.byteBuffer(chunk), promise: nil, context: context)
+            gatherBody(chunk, context: context)
         }
         if framing.chunked { writeOutput { $0.writeStaticString("\r\n") } }
+    }
+
+    /// Keeps a larger chunk by reference in its place in the output, without a copy: it
+    /// leaves with the gathered bytes at the next flush — at the end of the app's batch of
+    /// events, so the head, every chunk of the batch with its framing, and a chunked body's
+    /// last chunk go in one `sendmsg`. Sending at once instead would cost a system call per
+    /// chunk plus one for what follows it (a chunk's CRLF, the last chunk), each a packet.
+    private func gatherBody(_ chunk: ByteBuffer, context: ChannelHandlerContext) {
+        let index = writeOutput { $0.writerIndex }
+        outputBodies.append(chunk, at: index)
+        guard outputBodies.count >= OutputBodies.limit else { return }
+        // Many chunks in one batch: send what is gathered now, so the iovecs stay few.
+        if !sendOutputDirectly(more: false, context: context) { emitOutput(context) }
     }
 
     /// Writes a file region of the body (sendfile); `owner` is released once it is out.

@@ -36,6 +36,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// Output bytes not yet handed to the channel (`HTTPConnectionHandler+Output`).
     var output: ByteBuffer
     var outputHandedOver = false
+    /// App body chunks over `smallBody`, kept by reference in their places in the output.
+    var outputBodies = OutputBodies()
     /// How the response being written frames its body.
     var framing = HTTP1ResponseHead.Framing(chunked: false, hasBody: true)
     /// After an early response: the rest of the request body is read and dropped, then

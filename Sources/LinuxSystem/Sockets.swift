@@ -92,6 +92,21 @@ public enum Sockets {
         }
     }
 
+    /// Like `sendNow`, for several pieces of memory at once (sendmsg with `vectors`, at most
+    /// IOV_MAX of them): the count sent over all of them, 0 when the socket is full or
+    /// failed.
+    public static func sendNow(_ fd: Int32, _ vectors: UnsafeBufferPointer<iovec>, more: Bool) -> Int {
+        var message = msghdr()
+        message.msg_iov = UnsafeMutablePointer(mutating: vectors.baseAddress)
+        message.msg_iovlen = vectors.count
+        let flags = MSG_DONTWAIT | MSG_NOSIGNAL | (more ? MSG_MORE : 0)
+        while true {
+            let n = sendmsg(fd, &message, Int32(flags))
+            if n >= 0 { return n }
+            if errno != EINTR { return 0 }
+        }
+    }
+
     /// Sends what the socket takes now of `count` bytes of `file` from `offset`, with
     /// sendfile; like `sendNow`, 0 when the socket is full or failed.
     public static func sendFileNow(_ fd: Int32, file: Int32, offset: Int64, count: Int) -> Int {

@@ -10,6 +10,12 @@ Endpoints:
   /stream?n=&chunk=   streams n bytes (default 1 MiB) of the repeating pattern
                       b"0123456789abcdef" in chunks (default 64 KiB), no Content-Length;
                       byte i of the body is PATTERN[i % 16]
+  /bytes?n=&chunk=&length=&stream=
+                      n bytes (default 16384) of a body with no period (block k is
+                      sha256(b"%d" % k), cut to n), in chunks of `chunk` bytes (default: one);
+                      Content-Length unless length=0 (then chunked); stream=1 yields the chunks
+                      from a generator (the worker sends each as it comes) instead of a list
+                      (sent with the head in one frame batch)
   /environ            JSON of the environ: str/int/float/bool/None/tuple values as-is
                       (tuples as lists); any other value as {"__type__": "TypeName"}
   /error              raises RuntimeError("boom from /error") before start_response
@@ -136,6 +142,39 @@ def _stream(environ, start_response):
     return _stream_body(n, chunk)
 
 
+_BYTES_CACHE = {}
+
+
+def bytes_body(n):
+    """The /bytes body: block k is sha256(b"%d" % k), cut to n bytes (a byte out of place
+    changes its digest, unlike a repeated pattern's)."""
+    body = _BYTES_CACHE.get(n)
+    if body is None:
+        body = b"".join(hashlib.sha256(b"%d" % k).digest() for k in range((n + 31) // 32))[:n]
+        if len(_BYTES_CACHE) < 16:
+            _BYTES_CACHE[n] = body
+    return body
+
+
+def _bytes(environ, start_response):
+    try:
+        n = _query_num(environ, "n", 16384)
+        chunk = _query_num(environ, "chunk", max(n, 1))
+        length = _query_num(environ, "length", 1)
+        stream = _query_num(environ, "stream", 0)
+    except ValueError:
+        return _text(start_response, "400 Bad Request", "n, chunk, length and stream must be integers\n")
+    if not 0 <= n <= 64 * 1024 * 1024 or chunk <= 0:
+        return _text(start_response, "400 Bad Request", "need 0 <= n <= 64 MiB and chunk > 0\n")
+    body = bytes_body(n)
+    headers = [("Content-Type", "application/octet-stream")]
+    if length:
+        headers.append(("Content-Length", str(n)))
+    start_response("200 OK", headers)
+    pieces = (body[i:i + chunk] for i in range(0, n, chunk))
+    return pieces if stream else list(pieces)
+
+
 def _jsonable(value):
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
@@ -214,6 +253,7 @@ _ROUTES = {
     "/echo": _echo,
     "/upload": _upload,
     "/stream": _stream,
+    "/bytes": _bytes,
     "/environ": _environ,
     "/error": _error,
     "/crash": _crash,
