@@ -22,6 +22,7 @@ final class ActiveRequest {
     var kind: Kind
     var keepAlive: Bool
     var hasBody: Bool
+    // A stored property added here needs its starting value set again in `reuse`.
     var bodyBytes: Int64 = 0
     var requestComplete = false
     var responseStarted = false
