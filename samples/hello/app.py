@@ -28,6 +28,7 @@ Endpoints:
 Anything else: 404.
 """
 
+import hashlib
 import json
 import os
 import time
@@ -149,8 +150,6 @@ def bytes_body(n):
     changes its digest, unlike a repeated pattern's)."""
     body = _BYTES_CACHE.get(n)
     if body is None:
-        import hashlib  # here, not at the top: the spawn and cold-start probes import this app
-
         body = b"".join(hashlib.sha256(b"%d" % k).digest() for k in range((n + 31) // 32))[:n]
         if len(_BYTES_CACHE) < 16:
             _BYTES_CACHE[n] = body
