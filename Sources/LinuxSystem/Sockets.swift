@@ -85,11 +85,7 @@ public enum Sockets {
     /// rest to a writer that waits and reports errors (NIO's).
     public static func sendNow(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, more: Bool) -> Int {
         let flags = MSG_DONTWAIT | MSG_NOSIGNAL | (more ? MSG_MORE : 0)
-        while true {
-            let n = Glibc.send(fd, bytes.baseAddress, bytes.count, Int32(flags))
-            if n >= 0 { return n }
-            if errno != EINTR { return 0 }
-        }
+        return sentNow("send") { Glibc.send(fd, bytes.baseAddress, bytes.count, Int32(flags)) }
     }
 
     /// Like `sendNow`, for several pieces of memory at once (sendmsg with `vectors`, at most
@@ -100,21 +96,20 @@ public enum Sockets {
         message.msg_iov = UnsafeMutablePointer(mutating: vectors.baseAddress)
         message.msg_iovlen = vectors.count
         let flags = MSG_DONTWAIT | MSG_NOSIGNAL | (more ? MSG_MORE : 0)
-        while true {
-            let n = sendmsg(fd, &message, Int32(flags))
-            if n >= 0 { return n }
-            if errno != EINTR { return 0 }
-        }
+        return sentNow("sendmsg") { sendmsg(fd, &message, Int32(flags)) }
     }
 
     /// Sends what the socket takes now of `count` bytes of `file` from `offset`, with
     /// sendfile; like `sendNow`, 0 when the socket is full or failed.
     public static func sendFileNow(_ fd: Int32, file: Int32, offset: Int64, count: Int) -> Int {
         var position = off_t(offset)
-        while true {
-            let n = sendfile(fd, file, &position, count)
-            if n >= 0 { return n }
-            if errno != EINTR { return 0 }
-        }
+        return sentNow("sendfile") { sendfile(fd, file, &position, count) }
+    }
+
+    /// What a send that does not wait took: its count, retried on EINTR; 0 when it failed
+    /// (a full socket or an error — the caller's fallback writer waits and reports errors).
+    @inline(__always)
+    private static func sentNow(_ call: String, _ send: () -> Int) -> Int {
+        (try? retryingSyscall(call, nil, send)) ?? 0
     }
 }
