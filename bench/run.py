@@ -23,7 +23,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from benchlib import anchors, load, probes, report  # noqa: E402
+from benchlib import anchors, load, probes, report, servers  # noqa: E402
 from benchlib.util import REPO, head_length, http_get, log  # noqa: E402
 from benchlib.workloads import SUITES, static_files  # noqa: E402
 
@@ -118,9 +118,6 @@ def prepare_row(w, server, profile):
     return row
 
 
-MIN_PAD = 10   # bytes of the shortest X-Pad field line ("X-Pad: a\r\n")
-
-
 def even_pads(suite, workloads, workdir, static_dir, cpus):
     """Pad bytes per server that give every server one response-head length on the
     even_heads workloads (None when there are none): the servers start once with the
@@ -145,7 +142,7 @@ def even_pads(suite, workloads, workdir, static_dir, cpus):
         for key in keys:
             first[key].stop()
     longest = max(heads.values())
-    pads = {key: MIN_PAD + longest - n for key, n in heads.items()}
+    pads = {key: servers.MIN_PAD + longest - n for key, n in heads.items()}
     log(f"  response heads on {path}: {heads} bytes; X-Pad fields {pads} bytes")
     return pads
 

@@ -123,11 +123,13 @@ def django_app(workdir):
 # --------------------------------------------------------------------- configurations
 
 PAD_FIELD = "X-Pad"
+# The shortest pad field line: "X-Pad: a\r\n".
+MIN_PAD = len(PAD_FIELD) + len(": a\r\n")
 
 
 def pad_value(length):
-    """A field value that makes `X-Pad: VALUE\\r\\n` `length` bytes long (at least 10)."""
-    return "a" * max(1, length - len(PAD_FIELD) - 4)
+    """A field value that makes `X-Pad: VALUE\\r\\n` `length` bytes long (at least MIN_PAD)."""
+    return "a" * (max(length, MIN_PAD) - MIN_PAD + 1)
 
 
 def berth(app, workers=WORKERS, static=None, padded=None, workdir=None):
